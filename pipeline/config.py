@@ -1,0 +1,194 @@
+"""YAML -> validated RunConfig. Everything a run needs is checked here, before any data is read."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from stages import registry
+from stages.base import Stage
+
+
+class ConfigError(ValueError):
+    """A user error in the run config; the message names the file and key at fault."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputConfig(_Strict):
+    paths: list[str] = Field(description="files, directories, globs or `datasets` folders")
+    format: Literal["auto", "jsonl", "parquet", "arrow", "datasets"] = "auto"
+    text_field: str = "text"
+    id_field: str = "id"
+    encoding: Literal["utf-8", "gb18030", "auto"] = Field(
+        "utf-8", description="utf-8 refuses other encodings with the file name; auto decodes GBK/GB18030 too"
+    )
+    max_doc_chars: int = Field(1_000_000, gt=0, description="longer documents are rejected as read.too_long")
+
+    @field_validator("paths", mode="before")
+    @classmethod
+    def _one_path(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+class OutputConfig(_Strict):
+    dir: str
+    parquet: bool = Field(False, description="also write data as Parquet under parquet/")
+    keep_rejected_text: bool = True
+    max_shard_docs: int = Field(100_000, gt=0, description="documents per output shard at most")
+
+
+class ExecutionConfig(_Strict):
+    engine: Literal["prefect", "local"] = Field(
+        "prefect", description="prefect: a Prefect flow; local: the same runner on a plain process pool"
+    )
+    task_runner: Literal["process", "thread", "sequential", "dask"] = "process"
+    workers: int = Field(2, ge=1)
+    batch_size: int = Field(2000, ge=1, description="documents per RecordBatch")
+    seed: int = 0
+    memory_budget_mb: int = Field(2048, ge=64, description="what a global stage may hold in one process")
+    dask_address: str | None = Field(None, description="tcp://host:8786 of a running Dask scheduler")
+
+
+class StageSpec(BaseModel):
+    """One resolved stage: its registry name, a unique key in this run, and validated parameters."""
+
+    name: str
+    key: str
+    params: dict[str, Any]
+
+    def build(self) -> Stage:
+        return registry.get(self.name)(**self.params)
+
+
+class RunConfig(_Strict):
+    name: str = "run"
+    input: InputConfig
+    output: OutputConfig
+    stages: list[StageSpec]
+    execution: ExecutionConfig = ExecutionConfig()
+    base_dir: str = Field(".", description="relative paths resolve against this (the config file's folder)")
+
+    @field_validator("stages", mode="before")
+    @classmethod
+    def _parse_stages(cls, items: Any) -> list[StageSpec]:
+        return parse_stages(items)
+
+    def resolve(self, path: str) -> str:
+        return path if os.path.isabs(path) or "://" in path else os.path.normpath(os.path.join(self.base_dir, path))
+
+    @property
+    def run_dir(self) -> str:
+        return self.resolve(self.output.dir)
+
+    def build_stages(self) -> list[Stage]:
+        return [s.build() for s in self.stages]
+
+    def identity(self) -> dict[str, Any]:
+        """What determines the output bytes (not where it is written or how it is executed)."""
+        d = self.model_dump(mode="json")
+        d["output"] = {k: v for k, v in d["output"].items() if k != "dir"}
+        d["execution"] = {k: d["execution"][k] for k in ("batch_size", "seed")}
+        d.pop("base_dir")
+        d["stage_versions"] = {s.key: registry.get(s.name).version for s in self.stages}
+        return d
+
+    def config_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def parse_stages(items: Any) -> list[StageSpec]:
+    if isinstance(items, list) and all(isinstance(i, StageSpec) for i in items):
+        return items
+    if not isinstance(items, list) or not items:
+        raise ValueError("stages: give a non-empty list, each item `- stage_name: {param: value}`")
+    specs: list[StageSpec] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items):
+        if isinstance(item, dict) and set(item) <= {"name", "key", "params"} and "name" in item:
+            name, params = item["name"], item.get("params") or {}  # a dumped StageSpec
+        elif isinstance(item, str):
+            name, params = item, {}
+        elif isinstance(item, dict) and len(item) == 1:
+            name, params = next(iter(item.items()))
+            params = params or {}
+        else:
+            raise ValueError(f"stages[{i}]: each item maps one stage name to its parameters, got {item!r}")
+        if not isinstance(params, dict):
+            raise ValueError(f"stages[{i}].{name}: parameters must be a mapping, got {params!r}")
+        try:
+            cls = registry.get(name)
+        except registry.UnknownStageError as e:
+            raise ValueError(f"stages[{i}]: {e}") from None
+        try:
+            validated = cls(**params).params()
+        except ValidationError as e:
+            raise ValueError(_stage_errors(f"stages[{i}].{name}", cls, e)) from None
+        seen[name] = seen.get(name, 0) + 1
+        key = name if seen[name] == 1 else f"{name}_{seen[name]}"
+        specs.append(StageSpec(name=name, key=key, params=validated))
+    return specs
+
+
+def _stage_errors(where: str, cls: type[Stage], e: ValidationError) -> str:
+    allowed = ", ".join(cls.model_fields) or "(none)"
+    lines = []
+    for err in e.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{where}.{loc}: unknown parameter; allowed: {allowed}")
+        else:
+            lines.append(f"{where}.{loc}: {err['msg']} (got {err.get('input')!r})")
+    return "; ".join(lines)
+
+
+def load_config(path: str, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read and validate a YAML run config; `overrides` are dotted keys (`output.dir`)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping with input, output and stages")
+    raw.setdefault("base_dir", os.path.dirname(os.path.abspath(path)))
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return validate_config(raw, source=path)
+
+
+def validate_config(raw: dict[str, Any], source: str = "config") -> RunConfig:
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(f"{source}: " + "; ".join(_describe(err) for err in e.errors())) from None
+
+
+def _describe(err: dict[str, Any]) -> str:
+    loc = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        parent = err["loc"][:-1]
+        model: Any = RunConfig
+        for p in parent:
+            model = model.model_fields[p].annotation if hasattr(model, "model_fields") else model
+        allowed = ", ".join(model.model_fields) if hasattr(model, "model_fields") else ""
+        return f"{loc}: unknown key; allowed: {allowed}"
+    if err["type"] == "missing":
+        return f"{loc}: required key is missing"
+    if loc.startswith("stages"):
+        return msg
+    return f"{loc}: {msg} (got {err.get('input')!r})"

@@ -1,0 +1,149 @@
+"""Intermediate shard files: Arrow IPC stream, written under a temporary name and renamed when complete.
+
+Stream format is what `datasets.save_to_disk` writes, so a finished shard can become a `data/` file as is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+TMP_SUFFIX = ".tmp"
+
+
+def read_shard(path: str, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+    """Batches of a shard file, memory-mapped."""
+    with pa.memory_map(path) as source:
+        reader = pa.ipc.open_stream(source)
+        for batch in reader:
+            yield batch.select(columns) if columns else batch
+
+
+def shard_schema(path: str) -> pa.Schema:
+    with pa.memory_map(path) as source:
+        return pa.ipc.open_stream(source).schema
+
+
+def shard_rows(path: str) -> int:
+    return sum(b.num_rows for b in read_shard(path, columns=["id"]))
+
+
+def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """Reorder, add missing columns as nulls and cast, so batches of one shard share a schema."""
+    arrays = []
+    for f in schema:
+        idx = batch.schema.get_field_index(f.name)
+        col = batch.column(idx) if idx >= 0 else pa.nulls(batch.num_rows, f.type)
+        arrays.append(col if col.type == f.type else col.cast(f.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def unify(a: pa.Schema, b: pa.Schema) -> pa.Schema:
+    """Union of columns; a column that is all-null (type null) in one schema takes the other's type."""
+    return pa.unify_schemas([a.remove_metadata(), b.remove_metadata()], promote_options="permissive")
+
+
+class ShardWriter:
+    """Writes batches to `path` via `path.tmp`; `close()` renames. Column sets may vary between batches
+    (JSON input with optional fields): the writer widens its schema and rewrites what it has so far."""
+
+    def __init__(self, path: str, schema: pa.Schema | None = None):
+        self.path = path
+        self.tmp = path + TMP_SUFFIX
+        self.schema = schema
+        self.rows = 0
+        self._writer: pa.ipc.RecordBatchStreamWriter | None = None
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        if schema is not None:
+            self._open(schema)
+
+    def _open(self, schema: pa.Schema) -> None:
+        self.schema = schema
+        self._writer = pa.ipc.new_stream(self.tmp, schema)
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if self._writer is None:
+            self._open(batch.schema.remove_metadata())
+        elif not batch.schema.equals(self.schema):
+            if set(batch.schema.names) - set(self.schema.names):
+                self._widen(unify(self.schema, batch.schema))
+            try:
+                batch = conform(batch, self.schema)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                self._widen(unify(self.schema, batch.schema))
+                batch = conform(batch, self.schema)
+        self._writer.write_batch(batch)
+        self.rows += batch.num_rows
+
+    def _widen(self, schema: pa.Schema) -> None:
+        self._writer.close()
+        old = self.tmp + ".old"
+        os.replace(self.tmp, old)
+        self._open(schema)
+        for b in read_shard(old):
+            self._writer.write_batch(conform(b, schema))
+        os.remove(old)
+
+    def close(self, empty_schema: pa.Schema | None = None) -> int:
+        """Finish the file; a shard with no rows still gets a schema (given, or the last one seen)."""
+        if self._writer is None:
+            self._open(empty_schema or self.schema or pa.schema([("id", pa.string()), ("text", pa.string())]))
+        self._writer.close()
+        os.replace(self.tmp, self.path)
+        return self.rows
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        if os.path.exists(self.tmp):
+            os.remove(self.tmp)
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, exc_type, *_: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_shard(path: str, batches: Iterable[pa.RecordBatch], schema: pa.Schema | None = None) -> int:
+    with ShardWriter(path, schema) as w:
+        for b in batches:
+            w.write(b)
+    return w.rows
+
+
+def write_parquet(path: str, batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> int:
+    """Atomic Parquet file (the rejected ledger and optional Parquet output)."""
+    tmp = path + TMP_SUFFIX
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    rows = 0
+    with pq.ParquetWriter(tmp, schema, compression="zstd") as w:
+        for b in batches:
+            if b.num_rows:
+                w.write_batch(conform(b, schema))
+                rows += b.num_rows
+    os.replace(tmp, path)
+    return rows
+
+
+def write_json(path: str, obj: Any) -> None:
+    """Atomic JSON file with sorted keys, so equal content gives equal bytes."""
+    tmp = path + TMP_SUFFIX
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, ensure_ascii=False, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def read_json(path: str) -> Any:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)

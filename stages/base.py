@@ -1,0 +1,268 @@
+"""The stage contract: plain classes over `pyarrow.RecordBatch`, no Prefect.
+
+A stage's parameters are its pydantic fields, so the constructor's keyword arguments *are* the YAML block:
+unknown keys and wrong types fail with the key's name, and `jingxuan stages` can print them. Anything heavy
+(models, dictionaries) is loaded in `setup()` and is not pickled, so stage objects stay small when they are
+sent to process-pool or Dask workers.
+
+Three kinds:
+- `Mapper`: batch -> batch (adds `_`-prefixed columns or rewrites `text`).
+- `Filter`: computes signal columns (`annotate`), then a reason per document (null = keep). Vectorised
+  filters override `reasons` or `keep_mask`; others implement `keep_doc(text)`. `mode: annotate` keeps
+  everything and counts what would have been dropped, so thresholds can be chosen from distributions.
+- `GlobalStage`: needs the whole dataset; works over shard files in passes (`run`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict
+
+from stages.stats import StageStats
+
+REJECTED_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("stage", pa.string()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),  # e.g. the id a duplicate matched, the benchmark item, the bad JSON position
+        ("text", pa.string()),
+    ]
+)
+
+
+def rejected_batch(
+    ids: pa.Array | Sequence[str],
+    stage: str,
+    reasons: pa.Array | Sequence[str],
+    details: pa.Array | Sequence[str | None] | None = None,
+    texts: pa.Array | Sequence[str | None] | None = None,
+) -> pa.RecordBatch:
+    """Build a ledger batch in the one schema every stage writes to `rejected/`."""
+    n = len(ids)
+    null = pa.nulls(n, pa.string())
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(ids, pa.string()),
+            pa.array([stage] * n, pa.string()),
+            pa.array(reasons, pa.string()),
+            null if details is None else pa.array(details, pa.string()),
+            null if texts is None else pa.array(texts, pa.string()),
+        ],
+        schema=REJECTED_SCHEMA,
+    )
+
+
+def text_chars(batch: pa.RecordBatch) -> int:
+    """Characters (code points) in the batch's `text` column."""
+    if batch.num_rows == 0:
+        return 0
+    return int(pc.sum(pc.utf8_length(batch.column("text"))).as_py() or 0)
+
+
+def set_column(batch: pa.RecordBatch, name: str, values: pa.Array | np.ndarray | list) -> pa.RecordBatch:
+    """Add or replace a column, keeping the position of an existing one."""
+    arr = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values)
+    idx = batch.schema.get_field_index(name)
+    if idx >= 0:
+        return batch.set_column(idx, name, arr)
+    return batch.append_column(name, arr)
+
+
+@dataclass
+class StageOutput:
+    kept: pa.RecordBatch
+    rejected: pa.RecordBatch | None  # REJECTED_SCHEMA
+    stats: StageStats
+
+
+class Stage(BaseModel):
+    """Base of every stage. Subclasses set `name` (the registry key) and declare parameters as fields."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+    kind: ClassVar[str] = ""
+    requires: ClassVar[tuple[str, ...]] = ("text",)  # input columns the stage reads
+    adds: ClassVar[tuple[str, ...]] = ()  # columns the stage adds (documentation and config checks)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("name"):
+            from stages.registry import register
+
+            register(cls)
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Load models and tables. Called once per process before the first batch."""
+
+    def ensure_setup(self) -> None:
+        if not getattr(self, "_ready", False):
+            self.setup()
+            object.__setattr__(self, "_ready", True)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Loaded resources stay behind: workers call setup() again.
+        state = super().__getstate__()
+        state["__pydantic_private__"] = None
+        state["__dict__"] = {k: v for k, v in state["__dict__"].items() if not k.startswith("_")}
+        return state
+
+    def count(self, counter: str, n: int = 1) -> None:
+        """Count something (PII redactions, ...) into this batch's stats; drained by `apply`."""
+        pending = self.__dict__.setdefault("_pending_counts", Counter())
+        pending[counter] += n
+
+    def _drain_counts(self) -> Counter:
+        return self.__dict__.pop("_pending_counts", None) or Counter()
+
+    def params(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class Mapper(Stage):
+    kind: ClassVar[str] = "mapper"
+
+    def map(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        raise NotImplementedError
+
+    def apply(self, batch: pa.RecordBatch) -> StageOutput:
+        self.ensure_setup()
+        t0 = time.perf_counter()
+        chars_in = text_chars(batch)
+        out = self.map(batch)
+        if out.num_rows != batch.num_rows:
+            raise RuntimeError(f"mapper {self.name} changed the row count; drop documents in a Filter")
+        stats = StageStats(
+            docs_in=batch.num_rows,
+            docs_out=out.num_rows,
+            chars_in=chars_in,
+            chars_out=text_chars(out),
+            seconds=time.perf_counter() - t0,
+            counters=self._drain_counts(),
+        )
+        return StageOutput(out, None, stats)
+
+
+class Filter(Stage):
+    """Drops documents with a reason. Override one of `reasons`, `keep_mask` or `keep_doc`."""
+
+    kind: ClassVar[str] = "filter"
+    reason: ClassVar[str] = "rejected"  # the reason used when keep_mask/keep_doc give only True/False
+
+    mode: Literal["filter", "annotate"] = "filter"
+
+    def annotate(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Add signal columns (`_han_ratio`, ...). Runs in both modes."""
+        return batch
+
+    def reasons(self, batch: pa.RecordBatch) -> pa.Array:
+        """A string per document: null keeps it, a reason drops it."""
+        if type(self).keep_mask is not Filter.keep_mask:
+            mask = self.keep_mask(batch)
+            mask = pc.fill_null(mask if isinstance(mask, pa.Array) else pa.array(mask, pa.bool_()), False)
+            return pc.if_else(mask, pa.scalar(None, pa.string()), pa.scalar(self.reason, pa.string()))
+        out: list[str | None] = []
+        for text in batch.column("text").to_pylist():
+            verdict = self.keep_doc(text)
+            if isinstance(verdict, tuple):
+                out.append(None if verdict[0] else verdict[1])
+            else:
+                out.append(None if verdict else self.reason)
+        return pa.array(out, pa.string())
+
+    def keep_mask(self, batch: pa.RecordBatch) -> pa.Array | np.ndarray:
+        """A boolean per document (True keeps); every drop gets `reason`."""
+        raise NotImplementedError
+
+    def keep_doc(self, text: str) -> bool | tuple[bool, str]:
+        """Per-document fallback for logic that will not vectorise: True, or (False, "reason")."""
+        raise NotImplementedError(f"{type(self).__name__} must implement reasons, keep_mask or keep_doc")
+
+    def apply(self, batch: pa.RecordBatch) -> StageOutput:
+        self.ensure_setup()
+        t0 = time.perf_counter()
+        chars_in = text_chars(batch)
+        batch = self.annotate(batch)
+        reasons = self.reasons(batch)
+        reasons = pa.array(reasons, pa.string()) if not isinstance(reasons, pa.Array) else reasons
+        if len(reasons) != batch.num_rows:
+            raise RuntimeError(f"filter {self.name} returned {len(reasons)} reasons for {batch.num_rows} rows")
+        counters = self._drain_counts()
+        drop = pc.is_valid(reasons)
+        reason_counts = _value_counts(pc.filter(reasons, drop))
+        stats = StageStats(docs_in=batch.num_rows, chars_in=chars_in, counters=counters)
+        if self.mode == "annotate":
+            for r, n in reason_counts.items():
+                stats.counters[f"would_drop.{r}"] += n
+            kept, rejected = batch, None
+        else:
+            kept = batch.filter(pc.invert(drop))
+            dropped = batch.filter(drop)
+            rejected = rejected_batch(
+                dropped.column("id"), self.name, pc.filter(reasons, drop), texts=dropped.column("text")
+            )
+            stats.reasons.update(reason_counts)
+            stats.docs_rejected = dropped.num_rows
+        stats.docs_out = kept.num_rows
+        stats.chars_out = text_chars(kept)
+        stats.seconds = time.perf_counter() - t0
+        return StageOutput(kept, rejected, stats)
+
+
+def _value_counts(arr: pa.Array) -> Counter:
+    if len(arr) == 0:
+        return Counter()
+    vc = pc.value_counts(arr)
+    return Counter({v.as_py(): c.as_py() for v, c in zip(vc.field("values"), vc.field("counts"), strict=True)})
+
+
+# -- global stages ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class GlobalContext:
+    """What the runner gives a global stage.
+
+    Shards are Arrow IPC stream files of documents (`pipeline.io.read_shard` / `ShardWriter`). `map` runs
+    `fn(item)` for every item in parallel on the run's executor (process pool or Dask workers) and returns
+    the results in order: `fn` must be a module-level function and items must be small and picklable
+    (paths, parameters), never tables.
+    """
+
+    stage_key: str  # unique key of this stage in the run (its name, or name_2 when repeated)
+    run_dir: str
+    work_dir: str  # private scratch directory for this stage, created by the runner; resumable state lives here
+    out_dir: str  # directory for the stage's output shards, created by the runner
+    index_dir: str  # persistent per-stage state kept across runs (dedup index ...)
+    seed: int
+    map: Callable[[Callable[[Any], Any], list], list]
+    keep_rejected_text: bool = True
+    batch_size: int = 2000
+    memory_budget_mb: int = 2048
+
+
+@dataclass
+class GlobalResult:
+    shards: list[str]  # output shard paths, in output order (curriculum order is kept)
+    rejected: list[str] = field(default_factory=list)  # Parquet files in REJECTED_SCHEMA
+    stats: StageStats = field(default_factory=StageStats)
+    report: dict[str, Any] = field(default_factory=dict)  # JSON-able summary kept in stats.json and the report
+    files: dict[str, str] = field(default_factory=dict)  # extra run-dir files: relative name -> source path
+
+
+class GlobalStage(Stage):
+    kind: ClassVar[str] = "global"
+
+    def run(self, shards: list[str], ctx: GlobalContext) -> GlobalResult:
+        raise NotImplementedError
