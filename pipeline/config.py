@@ -38,6 +38,20 @@ class InputConfig(_Strict):
         return [v] if isinstance(v, str) else v
 
 
+class SyntheticSource(_Strict):
+    """Synthetic documents that join the run beside the real input, with per-row provenance."""
+
+    name: str
+    paths: list[str]
+    defaults: dict[str, str] = Field(default_factory=dict, description="provenance for rows that lack it")
+    required: list[str] = Field(default_factory=lambda: ["generator", "prompt_id"])
+
+    @field_validator("paths", mode="before")
+    @classmethod
+    def _one_path(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
 class OutputConfig(_Strict):
     dir: str
     parquet: bool = Field(False, description="also write data as Parquet under parquet/")
@@ -63,9 +77,13 @@ class StageSpec(BaseModel):
     name: str
     key: str
     params: dict[str, Any]
+    ref: str = ""  # module:Class, so worker processes find stages that are not built in
 
     def build(self) -> Stage:
-        return registry.get(self.name)(**self.params)
+        return self.stage_class()(**self.params)
+
+    def stage_class(self) -> type[Stage]:
+        return registry.get(self.ref or self.name)
 
 
 class RunConfig(_Strict):
@@ -73,6 +91,7 @@ class RunConfig(_Strict):
     input: InputConfig
     output: OutputConfig
     stages: list[StageSpec]
+    synthetic: list[SyntheticSource] = Field(default_factory=list)
     execution: ExecutionConfig = ExecutionConfig()
     base_dir: str = Field(".", description="relative paths resolve against this (the config file's folder)")
 
@@ -97,7 +116,9 @@ class RunConfig(_Strict):
         d["output"] = {k: v for k, v in d["output"].items() if k != "dir"}
         d["execution"] = {k: d["execution"][k] for k in ("batch_size", "seed")}
         d.pop("base_dir")
-        d["stage_versions"] = {s.key: registry.get(s.name).version for s in self.stages}
+        d["stage_versions"] = {s.key: s.stage_class().version for s in self.stages}
+        for s in d["stages"]:
+            s.pop("ref")
         return d
 
     def config_hash(self) -> str:
@@ -112,7 +133,7 @@ def parse_stages(items: Any) -> list[StageSpec]:
     specs: list[StageSpec] = []
     seen: dict[str, int] = {}
     for i, item in enumerate(items):
-        if isinstance(item, dict) and set(item) <= {"name", "key", "params"} and "name" in item:
+        if isinstance(item, dict) and set(item) <= {"name", "key", "params", "ref"} and "name" in item:
             name, params = item["name"], item.get("params") or {}  # a dumped StageSpec
         elif isinstance(item, str):
             name, params = item, {}
@@ -133,7 +154,8 @@ def parse_stages(items: Any) -> list[StageSpec]:
             raise ValueError(_stage_errors(f"stages[{i}].{name}", cls, e)) from None
         seen[name] = seen.get(name, 0) + 1
         key = name if seen[name] == 1 else f"{name}_{seen[name]}"
-        specs.append(StageSpec(name=name, key=key, params=validated))
+        ref = f"{cls.__module__}:{cls.__qualname__}"
+        specs.append(StageSpec(name=name, key=key, params=validated, ref=ref))
     return specs
 
 

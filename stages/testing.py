@@ -6,7 +6,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from stages.base import Filter, Mapper, Stage, StageOutput
+from stages.base import Filter, GlobalContext, GlobalResult, GlobalStage, Mapper, Stage, StageOutput
 
 
 def make_batch(texts: list[str | None], ids: list[str] | None = None, **columns: list[Any]) -> pa.RecordBatch:
@@ -25,3 +25,50 @@ def run_stage(stage: Stage, texts_or_batch: list[str] | pa.RecordBatch, **column
     out = stage.apply(batch)
     out.stats.check(stage.name)
     return out
+
+
+def local_context(tmp_dir: str, stage_key: str = "stage", seed: int = 0, **overrides: Any) -> GlobalContext:
+    """A GlobalContext over a scratch folder, mapping serially in this process."""
+    import os
+
+    dirs = {k: os.path.join(tmp_dir, k, stage_key) for k in ("work", "out", "index")}
+    for d in dirs.values():
+        os.makedirs(d, exist_ok=True)
+    fields = dict(
+        stage_key=stage_key,
+        run_dir=tmp_dir,
+        work_dir=dirs["work"],
+        out_dir=dirs["out"],
+        index_dir=dirs["index"],
+        seed=seed,
+        map=lambda fn, items: [fn(i) for i in items],
+    )
+    fields.update(overrides)
+    return GlobalContext(**fields)
+
+
+def run_global(
+    stage: GlobalStage, shards: list[pa.RecordBatch | list[pa.RecordBatch]], tmp_dir: str, **ctx_overrides: Any
+) -> GlobalResult:
+    """Write each item as one input shard, run the stage, and check conservation."""
+    import os
+
+    from pipeline.shards import write_shard
+
+    paths = []
+    for i, item in enumerate(shards):
+        path = os.path.join(tmp_dir, "input", f"shard-{i:05d}.arrow")
+        write_shard(path, item if isinstance(item, list) else [item])
+        paths.append(path)
+    stage.ensure_setup()
+    result = stage.run(paths, local_context(tmp_dir, stage.name, **ctx_overrides))
+    result.stats.check(stage.name)
+    return result
+
+
+def read_all(paths: list[str]) -> pa.Table:
+    """Concatenate shard files (in order) into one table, for assertions."""
+    from pipeline.shards import read_shard
+
+    batches = [b for p in paths for b in read_shard(p)]
+    return pa.Table.from_batches(batches) if batches else pa.table({"id": pa.array([], pa.string())})

@@ -1,0 +1,167 @@
+"""`jingxuan` command: a thin layer over pipeline/ and stages/. User errors print one line, no traceback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from collections.abc import Callable
+from typing import Any
+
+from pipeline import env
+
+env.configure()
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def command(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    COMMANDS[fn.__name__.removeprefix("cmd_").replace("_", "-")] = fn
+    return fn
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from pipeline.config import ConfigError
+    from pipeline.io import InputError
+    from stages.registry import UnknownStageError
+
+    return (ConfigError, InputError, UnknownStageError, FileNotFoundError, NotADirectoryError)
+
+
+# -- run ----------------------------------------------------------------------------------------------------
+
+
+@command
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+
+    overrides: dict[str, Any] = {}
+    if args.output:
+        import os
+
+        overrides["output.dir"] = os.path.abspath(args.output)
+    if args.engine:
+        overrides["execution.engine"] = args.engine
+    if args.workers:
+        overrides["execution.workers"] = args.workers
+    cfg = load_config(args.config, overrides)
+    with _progress_bar(enabled=not args.quiet) as progress:
+        if cfg.execution.engine == "prefect":
+            print("starting the Prefect flow (a local API server starts first; ~20-40 s the first time)",
+                  file=sys.stderr)
+            from pipeline.flows import run_flow
+
+            result = run_flow(cfg, progress)
+        else:
+            from pipeline.runner import run_local
+
+            result = run_local(cfg, progress)
+    print(result.summary())
+    return 0
+
+
+class _progress_bar:
+    """A bar per segment/pass on stderr (rich), updated as tasks finish."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled and sys.stderr.isatty()
+        self._bars: dict[str, Any] = {}
+
+    def __enter__(self) -> Callable[[str, int, int], None] | None:
+        if not self.enabled:
+            return _plain_progress
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
+                                  TimeElapsedColumn(), transient=False)
+        self._progress.start()
+        return self._update
+
+    def _update(self, label: str, done: int, total: int) -> None:
+        if label not in self._bars:
+            self._bars[label] = self._progress.add_task(label, total=total)
+        self._progress.update(self._bars[label], completed=done, total=total)
+
+    def __exit__(self, *_: Any) -> None:
+        if self.enabled:
+            self._progress.stop()
+
+
+def _plain_progress(label: str, done: int, total: int) -> None:
+    if done == total:
+        print(f"{label}: {done}/{total} tasks done", file=sys.stderr)
+
+
+# -- stages -------------------------------------------------------------------------------------------------
+
+
+@command
+def cmd_stages(args: argparse.Namespace) -> int:
+    from stages import registry
+
+    if args.doc:
+        print(stage_doc(registry.get(args.doc)))
+        return 0
+    for name, cls in registry.available().items():
+        params = ", ".join(f"{p}={_default(f)}" for p, f in cls.model_fields.items())
+        print(f"{name:<24} {cls.kind:<7} v{cls.version}  {params}")
+    return 0
+
+
+def stage_doc(cls: type) -> str:
+    lines = [f"{cls.name} ({cls.kind}, version {cls.version}) — {cls.__module__}:{cls.__qualname__}", ""]
+    lines.append(textwrap.dedent(cls.__doc__ or "(no docstring)").strip())
+    lines += ["", "parameters:"]
+    for p, f in cls.model_fields.items():
+        desc = f" — {f.description}" if f.description else ""
+        lines.append(f"  {p}: {_type_name(f.annotation)} = {_default(f)}{desc}")
+    if cls.adds:
+        lines += ["", "adds columns: " + ", ".join(cls.adds)]
+    return "\n".join(lines)
+
+
+def _default(field: Any) -> str:
+    return "<required>" if field.is_required() else repr(field.get_default(call_default_factory=True))
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+# -- entry point --------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jingxuan", description="Curate Chinese-language corpora for LLM training.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for user errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run a curation config once", description="Run a curation config once.")
+    p.add_argument("config", help="YAML run config (see configs/)")
+    p.add_argument("--output", help="run directory (overrides output.dir)")
+    p.add_argument("--engine", choices=["prefect", "local"], help="override execution.engine")
+    p.add_argument("--workers", type=int, help="override execution.workers")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("stages", help="list registered stages and their parameters",
+                       description="List registered stages with parameters and defaults.")
+    p.add_argument("--doc", metavar="NAME", help="print one stage's docstring and parameters")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except _user_errors() as e:
+        if args.debug:
+            raise
+        print(f"jingxuan: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("jingxuan: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

