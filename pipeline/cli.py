@@ -47,8 +47,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides)
     with _progress_bar(enabled=not args.quiet) as progress:
         if cfg.execution.engine == "prefect":
-            print("starting the Prefect flow (a local API server starts first; ~20-40 s the first time)",
-                  file=sys.stderr)
+            print(
+                "starting the Prefect flow (a local API server starts first; ~20-40 s the first time)", file=sys.stderr
+            )
             from pipeline.flows import run_flow
 
             result = run_flow(cfg, progress)
@@ -56,7 +57,58 @@ def cmd_run(args: argparse.Namespace) -> int:
             from pipeline.runner import run_local
 
             result = run_local(cfg, progress)
+    if result is None:
+        print(f"nothing new to curate: every input file is already in a version under {cfg.run_dir}")
+        return 0
     print(result.summary())
+    return 0
+
+
+# -- schedule, runs -----------------------------------------------------------------------------------------
+
+
+@command
+def cmd_schedule(args: argparse.Namespace) -> int:
+    import os
+
+    from pipeline.config import load_config
+
+    if not args.cron and not args.interval:
+        raise SystemExit('jingxuan schedule: give --cron "0 3 * * *" or --interval SECONDS')
+    cfg = load_config(args.config)
+    server = None
+    if not os.environ.get("PREFECT_API_URL"):
+        from pipeline.server import start_local_server
+
+        server = start_local_server(port=args.port)
+        os.environ["PREFECT_API_URL"] = server.api_url
+        print(f"Prefect server at {server.ui_url} (UI); stop with Ctrl-C", file=sys.stderr)
+    from pipeline.flows import serve
+
+    print(
+        f"serving deployment jingxuan-curate/{args.name or cfg.name} ({args.cron or f'every {args.interval} s'}); "
+        f"output under {cfg.run_dir}",
+        file=sys.stderr,
+    )
+    try:
+        serve(cfg, cron=args.cron, interval=args.interval, name=args.name)
+    finally:
+        if server is not None:
+            server.stop()
+    return 0
+
+
+@command
+def cmd_runs(args: argparse.Namespace) -> int:
+    import os
+
+    from pipeline import versions
+    from pipeline.config import load_config
+
+    root = load_config(args.target).run_dir if args.target.endswith((".yaml", ".yml")) else args.target
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"{root}: no such output folder")
+    print(versions.table(root))
     return 0
 
 
@@ -72,8 +124,13 @@ class _progress_bar:
             return _plain_progress
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self._progress = Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
-                                  TimeElapsedColumn(), transient=False)
+        self._progress = Progress(
+            TextColumn("{task.description:<28}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            transient=False,
+        )
         self._progress.start()
         return self._update
 
@@ -143,8 +200,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="override execution.workers")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    p = sub.add_parser("stages", help="list registered stages and their parameters",
-                       description="List registered stages with parameters and defaults.")
+    p = sub.add_parser(
+        "schedule",
+        help="serve a config as a scheduled Prefect deployment",
+        description="Serve the curation flow as a Prefect deployment on a schedule. Uses "
+        "PREFECT_API_URL when set, else starts a local `prefect server` (UI on --port).",
+    )
+    p.add_argument("config", help="YAML run config; use output.mode: versions to curate only new input")
+    p.add_argument("--cron", help='cron schedule, e.g. "0 3 * * *"')
+    p.add_argument("--interval", type=float, help="run every N seconds")
+    p.add_argument("--name", help="deployment name (default: the config's name)")
+    p.add_argument("--port", type=int, default=4200, help="port of the local Prefect server")
+
+    p = sub.add_parser(
+        "runs",
+        help="list the dataset versions under an output root",
+        description="List runs and dataset versions (output.mode: versions).",
+    )
+    p.add_argument("target", help="a run config or its output.dir")
+
+    p = sub.add_parser(
+        "stages",
+        help="list registered stages and their parameters",
+        description="List registered stages with parameters and defaults.",
+    )
     p.add_argument("--doc", metavar="NAME", help="print one stage's docstring and parameters")
     return parser
 

@@ -54,6 +54,10 @@ class SyntheticSource(_Strict):
 
 class OutputConfig(_Strict):
     dir: str
+    mode: Literal["overwrite", "versions"] = Field(
+        "overwrite",
+        description="versions: dir is a root of v0001/, v0002/ ...; each run curates only input not curated before",
+    )
     parquet: bool = Field(False, description="also write data as Parquet under parquet/")
     keep_rejected_text: bool = True
     max_shard_docs: int = Field(100_000, gt=0, description="documents per output shard at most")

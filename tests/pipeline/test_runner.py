@@ -48,8 +48,11 @@ class _ReverseGlobal(GlobalStage):
             table = pa.Table.from_batches(list(read_shard(path)))
             stats.docs_in += table.num_rows
             bad = pc.ends_with(table.column("id"), "7")
-            dropped.append(rejected_batch(table.filter(bad).column("id").combine_chunks(), self.name,
-                                          ["ends_in_7"] * pc.sum(bad).as_py()))
+            dropped.append(
+                rejected_batch(
+                    table.filter(bad).column("id").combine_chunks(), self.name, ["ends_in_7"] * pc.sum(bad).as_py()
+                )
+            )
             kept = table.filter(pc.invert(bad))
             out = os.path.join(ctx.out_dir, f"part-{i:05d}.arrow")
             write_shard(out, kept.to_batches() or [kept.schema.empty_table().to_batches()])
@@ -76,17 +79,29 @@ def _corpus(tmp_path: Path, files: int = 3, per_file: int = 20) -> Path:
 
 def _config(tmp_path: Path, stages, **execution):
     src = _corpus(tmp_path)
-    return validate_config({
-        "input": {"paths": [str(src / "*.jsonl")]},
-        "output": {"dir": str(tmp_path / "run")},
-        "stages": stages,
-        "execution": {"engine": "local", "task_runner": "sequential", "batch_size": 7, **execution},
-    })
+    return validate_config(
+        {
+            "input": {"paths": [str(src / "*.jsonl")]},
+            "output": {"dir": str(tmp_path / "run")},
+            "stages": stages,
+            "execution": {"engine": "local", "task_runner": "sequential", "batch_size": 7, **execution},
+        }
+    )
 
 
 def test_segments_split_at_global_stages():
-    cfg = validate_config({"input": {"paths": ["x"]}, "output": {"dir": "o"}, "stages": [
-        "runner_upper_mapper", "runner_reverse_global", "runner_min_length_filter", "runner_min_length_filter"]})
+    cfg = validate_config(
+        {
+            "input": {"paths": ["x"]},
+            "output": {"dir": "o"},
+            "stages": [
+                "runner_upper_mapper",
+                "runner_reverse_global",
+                "runner_min_length_filter",
+                "runner_min_length_filter",
+            ],
+        }
+    )
     segs = segments(cfg)
     assert [(s.kind, [p.key for p in s.specs]) for s in segs] == [
         ("shard", ["runner_upper_mapper"]),
@@ -111,13 +126,17 @@ def test_run_accounts_for_every_document_and_opens_with_datasets(tmp_path: Path)
     assert len(ds) == 45 and ds[0]["text"].startswith("文档0-1 ABC")
     assert ds.column_names[:2] == ["id", "text"] and "meta" in ds.column_names
     ledger = pq.read_table(str(tmp_path / "run" / "rejected")).to_pylist()
-    assert {(r["stage"], r["reason"]) for r in ledger} == {("read", "malformed_json"),
-                                                           ("runner_min_length_filter", "too_short")}
+    assert {(r["stage"], r["reason"]) for r in ledger} == {
+        ("read", "malformed_json"),
+        ("runner_min_length_filter", "too_short"),
+    }
     assert all(r["detail"] and ".jsonl:21" in r["detail"] for r in ledger if r["reason"] == "malformed_json")
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["status"] == "complete" and len(manifest["inputs"]) == 3
-    assert manifest["stage_versions"] == {"runner_upper_mapper": "runner_upper_mapper@1",
-                                          "runner_min_length_filter": "runner_min_length_filter@1"}
+    assert manifest["stage_versions"] == {
+        "runner_upper_mapper": "runner_upper_mapper@1",
+        "runner_min_length_filter": "runner_min_length_filter@1",
+    }
     assert {"pyarrow", "datasets", "prefect"} <= set(manifest["packages"])
     assert json.loads((tmp_path / "run" / "stats.json").read_text())["docs_out"] == 45
 
@@ -130,6 +149,7 @@ def test_rerun_skips_completed_shards_and_gives_identical_bytes(tmp_path: Path):
     second = run_local(cfg)
     assert (first.skipped_tasks, second.skipped_tasks) == (0, second.total_tasks)
     assert {f: Path(data, f).read_bytes() for f in os.listdir(data)} == before
+
     def counts(r):
         return {k: (v.docs_in, v.docs_out, dict(v.reasons)) for k, v in r.stats.stages.items()}
 
