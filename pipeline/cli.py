@@ -45,6 +45,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.workers:
         overrides["execution.workers"] = args.workers
     cfg = load_config(args.config, overrides)
+    if not args.verbose:
+        import os
+
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     with _progress_bar(enabled=not args.quiet) as progress:
         if cfg.execution.engine == "prefect":
             print(
@@ -199,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=["prefect", "local"], help="override execution.engine")
     p.add_argument("--workers", type=int, help="override execution.workers")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--verbose", action="store_true", help="show Prefect's logs")
 
     p = sub.add_parser(
         "schedule",

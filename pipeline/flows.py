@@ -4,6 +4,7 @@ on a process pool or a Dask cluster. Tasks exchange paths and small stats dicts,
 No `from __future__ import annotations` here: it breaks pydantic flow parameters of deployment runs.
 """
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -75,19 +76,30 @@ def make_task_runner(ex: ExecutionConfig):
     )
 
 
-@flow(name="jingxuan-curate", persist_result=False, log_prints=True)
+@flow(name="jingxuan-curate", persist_result=False)
 def curate(config: RunConfig) -> runner.RunResult | None:
     """Entry flow (also the deployment's entrypoint): the run itself is a subflow whose task runner
     (process pool or Dask) comes from the config, so one deployment serves every executor."""
+    _share_api_url()
     return curate_shards.with_options(task_runner=make_task_runner(config.execution))(config)
 
 
-@flow(name="jingxuan-shards", persist_result=False, log_prints=True)
+@flow(name="jingxuan-shards", persist_result=False)
 def curate_shards(config: RunConfig) -> runner.RunResult | None:
     result = runner.execute(config, prefect_map, engine=f"prefect-{config.execution.task_runner}")
     if result is not None:
         _artifacts(result)
     return result
+
+
+def _share_api_url() -> None:
+    """Worker processes inherit the environment: point them at this flow's API (the temporary server,
+    when none is configured) instead of letting each start a temporary server of its own."""
+    if not os.environ.get("PREFECT_API_URL"):
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            os.environ["PREFECT_API_URL"] = str(client.api_url)
 
 
 def _artifacts(result: runner.RunResult) -> None:

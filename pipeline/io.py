@@ -134,7 +134,7 @@ def _expand_dir(root: str, source_root: str, cfg: Any, synthetic: dict[str, Any]
         return _datasets_folder(root, source_root, cfg, synthetic)
     fmt = cfg.input.format
     files: list[InputFile] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in os.walk(root, onerror=_walk_error):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         rel_dir = _rel(dirpath, root)
         for d in list(dirnames):
@@ -153,6 +153,10 @@ def _expand_dir(root: str, source_root: str, cfg: Any, synthetic: dict[str, Any]
         raise InputError(f"{root}: no input files in this folder (looked for {exts}, optionally .gz/.zst)")
     files.sort(key=lambda f: f.source)
     return files
+
+
+def _walk_error(e: OSError) -> None:
+    raise InputError(f"{e.filename}: cannot read: {e.strerror or e}")
 
 
 def _datasets_folder(root: str, source_root: str, cfg: Any, synthetic: dict[str, Any] | None) -> list[InputFile]:
@@ -269,14 +273,52 @@ def _sniff_compression(path: str) -> str | None:
 
 def _open_bytes(path: str, compression: str | None) -> BinaryIO:
     if compression == "gzip":
-        return gzip.open(path, "rb")
+        return io.BufferedReader(gzip.GzipFile(path, "rb"), buffer_size=1 << 20)  # type: ignore[arg-type]
     if compression == "zstd":
+        return io.BufferedReader(_ZstdReader(open(path, "rb")), buffer_size=1 << 20)
+    return open(path, "rb", buffering=1 << 20)
+
+
+class _ZstdReader(io.RawIOBase):
+    """Multi-frame zstd decompression that raises EOFError on a truncated file
+    (`zstandard`'s stream_reader just ends early, which would lose documents silently)."""
+
+    def __init__(self, fh: BinaryIO):
         import zstandard
 
-        raw = open(path, "rb")  # noqa: SIM115 - closed with the reader (closefd)
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=True)
-        return io.BufferedReader(reader, buffer_size=1 << 20)
-    return open(path, "rb", buffering=1 << 20)
+        self._fh = fh
+        self._dctx = zstandard.ZstdDecompressor()
+        self._dobj = self._dctx.decompressobj()
+        self._fed = False
+        self._buf = b""
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while self._pos >= len(self._buf):
+            chunk = self._fh.read(1 << 20)
+            if not chunk:
+                if self._fed and not self._dobj.eof:
+                    raise EOFError("zstd stream ended in the middle of a frame (truncated file)")
+                return 0
+            out = []
+            while chunk:
+                if self._dobj.eof:
+                    self._dobj = self._dctx.decompressobj()
+                self._fed = True
+                out.append(self._dobj.decompress(chunk))
+                chunk = self._dobj.unused_data if self._dobj.eof else b""
+            self._buf, self._pos = b"".join(out), 0
+        n = min(len(b), len(self._buf) - self._pos)
+        b[:n] = self._buf[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
 
 
 def _sniff_encoding(path: str, compression: str | None, configured: str) -> str:
@@ -383,6 +425,7 @@ def _read_jsonl(f: InputFile, cfg: Any, batch_size: int) -> Iterator[tuple[pa.Re
         raise InputError(f"{f.path}: cannot read: {e.strerror or e}") from None
     with fh:
         lineno = -1
+        first = True
         try:
             for raw in fh:
                 lineno += 1
@@ -395,21 +438,24 @@ def _read_jsonl(f: InputFile, cfg: Any, batch_size: int) -> Iterator[tuple[pa.Re
                 try:
                     obj = loads(stripped.decode("gb18030") if gb else stripped)
                 except UnicodeDecodeError as e:
-                    acc.reject(f"{prefix}-{lineno}", "invalid_gb18030", f"{where}: byte {e.start}", _head(raw))
+                    acc.reject(
+                        f"{prefix}-{lineno}", "invalid_gb18030", f"{where}: byte {e.start}", _head(raw, f.encoding)
+                    )
                 except JSONDecodeError as e:
-                    try:
-                        stripped.decode("utf-8")
-                    except UnicodeDecodeError as u:
-                        acc.reject(f"{prefix}-{lineno}", "invalid_utf8", f"{where}: byte {u.start}", _head(raw))
+                    bad_utf8 = None if gb else _utf8_error(stripped)
+                    if bad_utf8 is not None:
+                        detail = f"{where}: byte {bad_utf8.start}"
+                        acc.reject(f"{prefix}-{lineno}", "invalid_utf8", detail, _head(raw, f.encoding))
                     else:
-                        if lineno == 0 and stripped in (b"[", b"{"):
+                        if first and stripped in (b"[", b"{"):
                             raise InputError(
                                 f"{f.path}: looks like one JSON document, not JSON Lines (one object per line)"
                             ) from None
                         detail = f"{where}: {e.msg} (column {e.colno})"
-                        acc.reject(f"{prefix}-{lineno}", "malformed_json", detail, _head(raw))
+                        acc.reject(f"{prefix}-{lineno}", "malformed_json", detail, _head(raw, f.encoding))
                 else:
                     _accept_json(acc, obj, raw, lineno, where, prefix, text_field, id_field, max_chars, clashes, f)
+                first = False
                 acc.nbytes += len(raw)
                 if acc.n >= batch_size or acc.nbytes >= MAX_BATCH_BYTES:
                     yield _flush_jsonl(acc, f)
@@ -440,7 +486,9 @@ def _accept_json(
     f: InputFile,
 ) -> None:
     if type(obj) is not dict:
-        acc.reject(f"{prefix}-{lineno}", "not_an_object", f"{where}: a JSON {type(obj).__name__}", _head(raw))
+        acc.reject(
+            f"{prefix}-{lineno}", "not_an_object", f"{where}: a JSON {type(obj).__name__}", _head(raw, f.encoding)
+        )
         return
     for key, field in clashes:
         if key in obj:
@@ -451,13 +499,15 @@ def _accept_json(
     id_value = obj.pop(id_field, None)
     doc_id = f"{prefix}-{lineno}" if id_value is None else _id_str(id_value)
     if text_field not in obj:
-        acc.reject(doc_id, "missing_text", f"{where}: no field {text_field!r}", _head(raw))
+        acc.reject(doc_id, "missing_text", f"{where}: no field {text_field!r}", _head(raw, f.encoding))
         return
     text = obj.pop(text_field)
     if text is None:
-        acc.reject(doc_id, "null_text", where, _head(raw))
+        acc.reject(doc_id, "null_text", where, _head(raw, f.encoding))
     elif type(text) is not str:
-        acc.reject(doc_id, "text_not_string", f"{where}: {text_field} is a JSON {type(text).__name__}", _head(raw))
+        acc.reject(
+            doc_id, "text_not_string", f"{where}: {text_field} is a JSON {type(text).__name__}", _head(raw, f.encoding)
+        )
     elif len(text) > max_chars:
         detail = f"{where}: {len(text)} chars > max_doc_chars {max_chars}"
         acc.reject(doc_id, "too_long", detail, text[:REJECTED_TEXT_CHARS])
@@ -479,8 +529,16 @@ def _id_str(v: Any) -> str:
     return orjson.dumps(v).decode()
 
 
-def _head(raw: bytes) -> str:
-    return raw[: REJECTED_TEXT_CHARS * 4].decode("utf-8", errors="replace").rstrip("\r\n")[:REJECTED_TEXT_CHARS]
+def _utf8_error(line: bytes) -> UnicodeDecodeError | None:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return e
+    return None
+
+
+def _head(raw: bytes, encoding: str) -> str:
+    return raw[: REJECTED_TEXT_CHARS * 4].decode(encoding, errors="replace").rstrip("\r\n")[:REJECTED_TEXT_CHARS]
 
 
 def _flush_jsonl(acc: _JsonlBatch, f: InputFile) -> tuple[pa.RecordBatch, pa.RecordBatch | None]:
@@ -500,7 +558,7 @@ def _flush_jsonl(acc: _JsonlBatch, f: InputFile) -> tuple[pa.RecordBatch, pa.Rec
     if f.synthetic is not None:
         docs = _add_provenance_rows(docs, acc.rows, acc.lines, f)
     else:
-        docs = docs.append_column("_source", pa.array(["real"] * docs.num_rows, pa.string()))
+        docs = _set(docs, "_source", pa.array(["real"] * docs.num_rows, pa.string()))
     ids, reasons, details, texts = acc.rej
     rejected = rejected_batch(ids, READ_STAGE, reasons, details, texts) if ids else None
     return docs, rejected
@@ -818,11 +876,11 @@ def write_dataset(shards: list[str], data_dir: str, max_shard_docs: int) -> dict
     `huggingface` features metadata), `dataset_info.json` and `state.json` as `Dataset.save_to_disk` writes
     them; `_fingerprint` hashes the data files instead of being random. Written to `data_dir.tmp`, then renamed.
     """
+    schema, sizes = _plan(shards, max_shard_docs)
+    features, out_schema = _hf_features(schema)  # sets the offline switches before `datasets` is imported
     from datasets import DatasetInfo
     from datasets.utils.py_utils import asdict
 
-    schema, sizes = _plan(shards, max_shard_docs)
-    features, out_schema = _hf_features(schema)
     tmp = _fresh_dir(data_dir)
     num = len(sizes)
     names = [f"data-{i:05d}-of-{num:05d}.arrow" for i in range(num)]

@@ -44,8 +44,26 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
 
 
 def unify(a: pa.Schema, b: pa.Schema) -> pa.Schema:
-    """Union of columns; a column that is all-null (type null) in one schema takes the other's type."""
-    return pa.unify_schemas([a.remove_metadata(), b.remove_metadata()], promote_options="permissive")
+    """Union of columns; a column that is all-null (type null) in one schema takes the other's type, and
+    a column whose types cannot be promoted (int in one batch, string in the next) becomes a string."""
+    a, b = a.remove_metadata(), b.remove_metadata()
+    try:
+        return pa.unify_schemas([a, b], promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        fields = []
+        for f in a:
+            other = b.field(f.name) if f.name in b.names else None
+            if other is None or other.type == f.type:
+                fields.append(f)
+            else:
+                try:
+                    fields.append(
+                        pa.unify_schemas([pa.schema([f]), pa.schema([other])], promote_options="permissive")[0]
+                    )
+                except (pa.ArrowTypeError, pa.ArrowInvalid):
+                    fields.append(pa.field(f.name, pa.string()))
+        fields += [f for f in b if f.name not in a.names]
+        return pa.schema(fields)
 
 
 class ShardWriter:
