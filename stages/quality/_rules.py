@@ -1,0 +1,54 @@
+"""Small helpers shared by the quality filters: signal columns, ordered drop rules, and line splitting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from stages.base import set_column
+from stages.quality._codepoints import string_array
+
+
+def with_signals(batch: pa.RecordBatch, signals: dict[str, np.ndarray]) -> pa.RecordBatch:
+    for name, values in signals.items():
+        arr = np.asarray(values)
+        batch = set_column(batch, name, pa.array(arr, pa.float64() if arr.dtype.kind == "f" else pa.int64()))
+    return batch
+
+
+def signal(batch: pa.RecordBatch, name: str) -> np.ndarray:
+    return batch.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
+
+
+def first_reason(n: int, rules: Iterable[tuple[np.ndarray | None, str]]) -> pa.Array:
+    """A reason per document from (drop_mask, reason) rules; the first rule that fires wins, null keeps."""
+    out = np.full(n, None, dtype=object)
+    for mask, reason in reversed(list(rules)):
+        if mask is not None:
+            out[np.asarray(mask, dtype=bool)] = reason
+    return pa.array(out, pa.string())
+
+
+def below(values: np.ndarray, threshold: float | None) -> np.ndarray | None:
+    return None if threshold is None else values < threshold
+
+
+def above(values: np.ndarray, threshold: float | None) -> np.ndarray | None:
+    return None if threshold is None else values > threshold
+
+
+def split_lines(texts: pa.Array, pattern: str = "\n", regex: bool = False) -> tuple[pa.Array, np.ndarray]:
+    """Non-empty, whitespace-trimmed lines (or paragraphs) of every document, and the document of each."""
+    texts = string_array(texts)
+    parts = pc.split_pattern_regex(texts, pattern) if regex else pc.split_pattern(texts, pattern)
+    parent = pc.list_parent_indices(parts).to_numpy()
+    flat = pc.utf8_trim_whitespace(pc.list_flatten(parts))
+    keep = pc.greater(pc.utf8_length(flat), 0)
+    return pc.filter(flat, keep), parent[keep.to_numpy(zero_copy_only=False)]
+
+
+def per_doc(parent: np.ndarray, n_docs: int, weights: np.ndarray | None = None) -> np.ndarray:
+    return np.bincount(parent, weights=weights, minlength=n_docs)[:n_docs]
