@@ -153,6 +153,43 @@ def _plain_progress(label: str, done: int, total: int) -> None:
         print(f"{label}: {done}/{total} tasks done", file=sys.stderr)
 
 
+# -- inspecting runs, training -------------------------------------------------------------------------------
+
+
+@command
+def cmd_stats(args: argparse.Namespace) -> int:
+    from pipeline.signals import signal_table
+
+    print(signal_table(args.run_dir))
+    return 0
+
+
+@command
+def cmd_report(args: argparse.Namespace) -> int:
+    from pipeline.report import report_command
+
+    print(report_command(args.run_dir, open_browser=args.open))
+    return 0
+
+
+@command
+def cmd_train_quality(args: argparse.Namespace) -> int:
+    from stages.quality.classifier import train_quality
+
+    meta = train_quality(
+        args.positive,
+        args.negative,
+        args.output,
+        holdout=args.holdout,
+        text_field=args.text_field,
+        balance_files=args.balance_files,
+        seed=args.seed,
+    )
+    m = meta["metrics"]["holdout"]
+    print(f"model {args.output} (+ .json metadata); held-out: " + ", ".join(f"{k} {v}" for k, v in m.items()))
+    return 0
+
+
 # -- stages -------------------------------------------------------------------------------------------------
 
 
@@ -223,6 +260,34 @@ def build_parser() -> argparse.ArgumentParser:
         description="List runs and dataset versions (output.mode: versions).",
     )
     p.add_argument("target", help="a run config or its output.dir")
+
+    p = sub.add_parser(
+        "stats",
+        help="percentiles of every signal column of a run",
+        description="Print p1..p99 of each numeric `_` column in RUN_DIR/data, to choose thresholds.",
+    )
+    p.add_argument("run_dir", help="a run directory (output.dir)")
+
+    p = sub.add_parser(
+        "report",
+        help="(re)write a run's report.html",
+        description="Write RUN_DIR/report.html: funnel, drop reasons with examples, signal histograms, phases.",
+    )
+    p.add_argument("run_dir", help="a run directory (output.dir)")
+    p.add_argument("--open", action="store_true", help="open it in a browser")
+
+    p = sub.add_parser(
+        "train-quality",
+        help="train the quality classifier on positive and negative documents",
+        description="Train the hashed character n-gram classifier used by the quality_classifier stage.",
+    )
+    p.add_argument("--positive", nargs="+", required=True, metavar="FILE", help=".jsonl/.parquet/.txt of good text")
+    p.add_argument("--negative", nargs="+", required=True, metavar="FILE", help=".jsonl/.parquet/.txt of bad text")
+    p.add_argument("--output", required=True, help="model path (.npz; metadata goes beside it as .json)")
+    p.add_argument("--holdout", type=float, default=0.2, help="share of documents kept out to measure")
+    p.add_argument("--text-field", default="text", help="text field of JSONL/Parquet input")
+    p.add_argument("--balance-files", action="store_true", help="weigh every input file equally")
+    p.add_argument("--seed", type=int, default=0)
 
     p = sub.add_parser(
         "stages",

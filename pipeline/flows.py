@@ -103,19 +103,15 @@ def _share_api_url() -> None:
 
 
 def _artifacts(result: runner.RunResult) -> None:
-    rows = [
-        {
-            "stage": k,
-            "docs_in": s.docs_in,
-            "docs_out": s.docs_out,
-            "dropped": s.docs_rejected,
-            "top_reasons": ", ".join(f"{r}={n}" for r, n in s.reasons.most_common(5)),
-        }
-        for k, s in result.stats.stages.items()
-    ]
-    create_table_artifact(key="jingxuan-funnel", table=rows, description=f"Funnel of {result.run_dir}")
+    from pipeline.report import funnel_records
+
+    create_table_artifact(
+        key="jingxuan-funnel", table=funnel_records(result.run_dir), description=f"Funnel of {result.run_dir}"
+    )
     create_markdown_artifact(
-        key="jingxuan-summary", markdown=f"```\n{result.summary()}\n```", description="jingxuan run summary"
+        key="jingxuan-summary",
+        markdown=f"report: `{os.path.join(result.run_dir, 'report.html')}`\n\n```\n{result.summary()}\n```",
+        description="jingxuan run summary",
     )
 
 

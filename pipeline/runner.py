@@ -371,7 +371,7 @@ def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult |
     manifest = _manifest(cfg, inputs, engine, status="running")
     if version is not None:
         manifest["version"] = version.version
-    write_json(paths.manifest, manifest)
+    write_json(paths.manifest, manifest, sort_keys=False)
 
     stats = RunStats({READ: StageStats(), **{s.key: StageStats() for s in cfg.stages}})
     reports: dict[str, Any] = {}
@@ -414,7 +414,7 @@ def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult |
     result = RunResult(
         paths.root, stats, reports, written["rows"], rejected_rows, time.perf_counter() - t0, skipped, total
     )
-    write_json(paths.stats, {**stats.to_dict(), "reports": reports})
+    write_json(paths.stats, {**stats.to_dict(), "reports": reports}, sort_keys=False)
     manifest.update(
         status="complete",
         finished=_now(),
@@ -423,7 +423,10 @@ def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult |
         seconds=round(result.seconds, 3),
         tasks={"total": total, "skipped": skipped},
     )
-    write_json(paths.manifest, manifest)
+    write_json(paths.manifest, manifest, sort_keys=False)
+    from pipeline.report import write_report
+
+    write_report(paths.root)
     if version is not None:
         versions.complete(cfg.run_dir, version.version, result.data_rows, result.rejected_rows)
     return result

@@ -152,12 +152,12 @@ def write_parquet(path: str, batches: Iterable[pa.RecordBatch], schema: pa.Schem
     return rows
 
 
-def write_json(path: str, obj: Any) -> None:
-    """Atomic JSON file with sorted keys, so equal content gives equal bytes."""
+def write_json(path: str, obj: Any, sort_keys: bool = True) -> None:
+    """Atomic JSON file; keys sorted unless their order means something (stages in pipeline order)."""
     tmp = path + TMP_SUFFIX
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, ensure_ascii=False, indent=2, sort_keys=True)
+        json.dump(obj, f, ensure_ascii=False, indent=2, sort_keys=sort_keys)
         f.write("\n")
     os.replace(tmp, path)
 

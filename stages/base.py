@@ -94,6 +94,9 @@ class Stage(BaseModel):
     kind: ClassVar[str] = ""
     requires: ClassVar[tuple[str, ...]] = ("text",)  # input columns the stage reads
     adds: ClassVar[tuple[str, ...]] = ()  # columns the stage adds (documentation and config checks)
+    # Which parameters are thresholds on which signal column, for the report's histograms:
+    # {"_han_ratio": ("min_ratio",)}; "max_top_ngram_frac.2" reaches into a dict, "min:threshold" names the side.
+    thresholds: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

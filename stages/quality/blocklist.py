@@ -54,6 +54,7 @@ class BlocklistFilter(Filter):
     """
 
     name: ClassVar[str] = "blocklist_filter"
+    thresholds: ClassVar[dict[str, tuple[str, ...]]] = {"_blocklist_hits": ("max_hits_per_1000",)}
     adds: ClassVar[tuple[str, ...]] = ("_blocklist_hits",)
     reason: ClassVar[str] = "blocklist"
 

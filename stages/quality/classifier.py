@@ -277,6 +277,7 @@ class QualityClassifier(Filter):
     logistic model; raise it to keep fewer, more reference-like documents)."""
 
     name: ClassVar[str] = "quality_classifier"
+    thresholds: ClassVar[dict[str, tuple[str, ...]]] = {"_quality": ("min:threshold",)}
     adds: ClassVar[tuple[str, ...]] = ("_quality",)
     reason: ClassVar[str] = "low_quality"
 

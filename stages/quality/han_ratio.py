@@ -21,6 +21,7 @@ class HanRatioFilter(Filter):
     """
 
     name: ClassVar[str] = "han_ratio_filter"
+    thresholds: ClassVar[dict[str, tuple[str, ...]]] = {"_han_ratio": ("min_ratio",)}
     adds: ClassVar[tuple[str, ...]] = ("_han_ratio",)
     reason: ClassVar[str] = "low_han_ratio"
 

@@ -31,6 +31,7 @@ class LengthFilter(Filter):
     """
 
     name: ClassVar[str] = "length_filter"
+    thresholds: ClassVar[dict[str, tuple[str, ...]]] = {"_char_len": ("min_chars", "max_chars")}
     adds: ClassVar[tuple[str, ...]] = ("_char_len", "_mean_line_len")
 
     min_chars: int | None = Field(50, ge=0, description="drop shorter documents (characters); null disables")

@@ -133,6 +133,10 @@ class RepetitionFilter(Filter):
     """
 
     name: ClassVar[str] = "repetition_filter"
+    thresholds: ClassVar[dict[str, tuple[str, ...]]] = {
+        **{f"_top{n}_gram_frac": (f"max_top_ngram_frac.{n}",) for n in (2, 3, 4)},
+        **{f"_dup{n}_gram_frac": (f"max_dup_ngram_frac.{n}",) for n in range(5, 11)},
+    }
     version: ClassVar[str] = "1"
     adds: ClassVar[tuple[str, ...]] = (
         "_dup_line_frac",
