@@ -25,7 +25,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from pipeline.io import InputError
     from stages.registry import UnknownStageError
 
-    return (ConfigError, InputError, UnknownStageError, FileNotFoundError, NotADirectoryError)
+    return (ConfigError, InputError, UnknownStageError, FileNotFoundError, NotADirectoryError, FileExistsError)
 
 
 # -- run ----------------------------------------------------------------------------------------------------
@@ -45,6 +45,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.workers:
         overrides["execution.workers"] = args.workers
     cfg = load_config(args.config, overrides)
+    if args.dry_run:
+        print(dry_run(cfg))
+        return 0
     if not args.verbose:
         import os
 
@@ -65,6 +68,37 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"nothing new to curate: every input file is already in a version under {cfg.run_dir}")
         return 0
     print(result.summary())
+    return 0
+
+
+def dry_run(cfg: Any) -> str:
+    """What a run would read and do, without running a stage: inputs, estimated documents and size."""
+    from pipeline.io import estimate_rows, list_inputs
+    from pipeline.runner import segments
+
+    inputs = list_inputs(cfg)
+    lines = [f"config ok: {cfg.name} (hash {cfg.config_hash()}), output {cfg.run_dir}", "", "inputs:"]
+    total_rows = total_bytes = 0
+    for f in inputs:
+        rows = estimate_rows(f)
+        total_rows += rows
+        total_bytes += f.size
+        lines.append(f"  {f.source:<48} {f.format:<8} {f.encoding:<8} {f.size / 1e6:>9.2f} MB  ~{rows:,} docs")
+    lines.append(f"  {len(inputs)} files, {total_bytes / 1e6:.2f} MB, ~{total_rows:,} documents")
+    lines += ["", "plan:"]
+    for seg in segments(cfg):
+        per = f"{len(inputs)} tasks" if seg.kind == "shard" else "global passes"
+        lines.append(f"  {seg.kind:<7} {seg.label}  ({per})")
+    return "\n".join(lines)
+
+
+@command
+def cmd_new_stage(args: argparse.Namespace) -> int:
+    from pipeline.scaffold import new_stage
+
+    written = new_stage(args.name, args.package, args.root)
+    print("wrote " + ", ".join(written))
+    print(f"use it in YAML: plugins: [{args.package}.{args.name}]  and  stages: [- {args.name}: {{min_chars: 10}}]")
     return 0
 
 
@@ -241,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="override execution.workers")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--verbose", action="store_true", help="show Prefect's logs")
+    p.add_argument("--dry-run", action="store_true", help="validate, list inputs and estimate size; run nothing")
 
     p = sub.add_parser(
         "schedule",
@@ -260,6 +295,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="List runs and dataset versions (output.mode: versions).",
     )
     p.add_argument("target", help="a run config or its output.dir")
+
+    p = sub.add_parser(
+        "new-stage",
+        help="scaffold a filter stage and its test in your own package",
+        description="Write PACKAGE/NAME.py (a working Filter) and tests/test_NAME.py; name it in YAML via plugins.",
+    )
+    p.add_argument("name", help="snake_case name ending in _filter, e.g. short_line_filter")
+    p.add_argument("--package", default="my_stages", help="your package (created if missing)")
+    p.add_argument("--root", default=".", help="folder that holds the package and tests/")
 
     p = sub.add_parser(
         "stats",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
+import sys
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from stages import registry
 from stages.base import Stage
@@ -92,12 +94,29 @@ class StageSpec(BaseModel):
 
 class RunConfig(_Strict):
     name: str = "run"
+    plugins: list[str] = Field(
+        default_factory=list, description="your modules to import first, so their stages are found by short name"
+    )
     input: InputConfig
     output: OutputConfig
     stages: list[StageSpec]
     synthetic: list[SyntheticSource] = Field(default_factory=list)
     execution: ExecutionConfig = ExecutionConfig()
     base_dir: str = Field(".", description="relative paths resolve against this (the config file's folder)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _import_plugins(cls, raw: Any) -> Any:
+        if isinstance(raw, dict):
+            for folder in (os.getcwd(), raw.get("base_dir")):
+                if folder and folder not in sys.path:
+                    sys.path.append(folder)  # a plugin package in the working folder or beside the config
+            for i, module in enumerate(raw.get("plugins") or []):
+                try:
+                    importlib.import_module(module)
+                except ImportError as e:
+                    raise ValueError(f"plugins[{i}]: cannot import {module!r}: {e}") from None
+        return raw
 
     @field_validator("stages", mode="before")
     @classmethod

@@ -929,3 +929,23 @@ def write_parquet_dataset(shards: list[str], out_dir: str, max_shard_docs: int =
         nbytes += os.path.getsize(path)
     _publish_dir(tmp, out_dir)
     return {"files": [os.path.join(out_dir, n) for n in names], "rows": sum(sizes), "bytes": nbytes}
+
+
+def estimate_rows(f: InputFile) -> int:
+    """Rows of an input file without parsing documents: non-empty lines of JSONL, metadata elsewhere."""
+    if f.format == "parquet":
+        return pq.ParquetFile(f.path).metadata.num_rows
+    if f.format in ("arrow", "datasets"):
+        with pa.memory_map(f.path) as source:
+            try:
+                reader = pa.ipc.open_file(source)
+                return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+            except pa.ArrowInvalid:
+                source.seek(0)
+                return sum(b.num_rows for b in pa.ipc.open_stream(source))
+    rows, last = 0, b"\n"
+    with _open_bytes(f.path, f.compression) as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            rows += chunk.count(b"\n") - chunk.count(b"\n\n")
+            last = chunk[-1:]
+    return rows + (last != b"\n")
