@@ -71,26 +71,54 @@ def test_dry_run_lists_inputs_and_runs_nothing(repo_dir: Path, tmp_path: Path, c
     assert not out_dir.exists()
 
 
-def test_guide_new_stage_example_end_to_end(tmp_path: Path, monkeypatch, repo_dir: Path):
-    """Scaffold, use it from YAML by short name, run, and find its drop reason in the ledger and report."""
+def _readme_blocks(repo_dir: Path, lang: str) -> list[str]:
+    text = (repo_dir / "README.md").read_text(encoding="utf-8")
+    return re.findall(rf"```{lang}\n(.*?)```", text, re.S)
+
+
+def test_scaffolded_stage_passes_its_own_test(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert cli.main(["new-stage", "short_doc_filter", "--package", "my_filters"]) == 0
     assert subprocess.run([sys.executable, "-m", "pytest", "-q", "tests"], cwd=tmp_path).returncode == 0
+    from pipeline.scaffold import new_stage
+
+    with pytest.raises(FileExistsError):
+        new_stage("short_doc_filter", package="my_filters")
+
+
+def test_guide_new_stage_example_end_to_end(tmp_path: Path, monkeypatch, repo_dir: Path):
+    """The README's example stage, YAML and test: written out, tested, run by short name, and its drop
+    reason found in stats.json, the ledger and report.html."""
+    stage_code = next(b for b in _readme_blocks(repo_dir, "python") if b.startswith("# my_filters/"))
+    test_code = next(b for b in _readme_blocks(repo_dir, "python") if "def test_" in b)
+    yaml_block = next(b for b in _readme_blocks(repo_dir, "yaml") if b.startswith("plugins:"))
+    assert len(stage_code.strip().splitlines()) <= 20
+    (tmp_path / "my_filters").mkdir()
+    (tmp_path / "my_filters" / "__init__.py").write_text("")
+    (tmp_path / "my_filters" / "short_line_filter.py").write_text(stage_code, encoding="utf-8")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "__init__.py").write_text("")
+    (tmp_path / "tests" / "test_short_line_filter.py").write_text(test_code, encoding="utf-8")
+    assert subprocess.run([sys.executable, "-m", "pytest", "-q", "tests"], cwd=tmp_path).returncode == 0
+
+    menu = "首页\n新闻\n体育\n娱乐\n联系我们"
+    prose = "这是一段足够长的正文，讲的是一件完整的事情。\n第二段也同样完整，而且不短。"
     (tmp_path / "in.jsonl").write_text(
-        "\n".join(
-            json.dumps({"id": f"d{i}", "text": t}, ensure_ascii=False)
-            for i, t in enumerate(["短", "这是一篇足够长的中文文档，用来通过过滤。", "也短"])
-        )
+        "\n".join(json.dumps({"id": f"d{i}", "text": t}, ensure_ascii=False) for i, t in enumerate([menu, prose]))
         + "\n",
         encoding="utf-8",
     )
     (tmp_path / "run.yaml").write_text(
-        "plugins: [my_filters.short_doc_filter]\ninput: {paths: [in.jsonl]}\noutput: {dir: out}\n"
-        "stages:\n  - short_doc_filter: {min_chars: 5}\nexecution: {engine: local, workers: 2}\n",
+        yaml_block + "input: {paths: [in.jsonl]}\noutput: {dir: out}\nexecution: {engine: local, workers: 2}\n",
         encoding="utf-8",
     )
+    monkeypatch.chdir(tmp_path)
     assert cli.main(["run", "run.yaml", "--quiet"]) == 0
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
-    assert stats["stages"]["short_doc_filter"]["reasons"] == {"too_short": 2}
+    assert stats["stages"]["short_line_filter"]["reasons"] == {"short_lines": 1}
+    import pyarrow.parquet as pq
+
+    ledger = pq.read_table(tmp_path / "out" / "rejected").to_pylist()
+    assert [(r["id"], r["stage"], r["reason"]) for r in ledger] == [("d0", "short_line_filter", "short_lines")]
     report = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
-    assert "short_doc_filter" in report and "too_short" in report
+    assert "short_line_filter" in report and "short_lines" in report
