@@ -123,6 +123,12 @@ class RunConfig(_Strict):
     def _parse_stages(cls, items: Any) -> list[StageSpec]:
         return parse_stages(items)
 
+    @model_validator(mode="after")
+    def _resolve_stage_paths(self) -> RunConfig:
+        for spec in self.stages:
+            spec.params = _resolve_paths(spec.params, self.resolve)
+        return self
+
     def resolve(self, path: str) -> str:
         return path if os.path.isabs(path) or "://" in path else os.path.normpath(os.path.join(self.base_dir, path))
 
@@ -146,6 +152,26 @@ class RunConfig(_Strict):
 
     def config_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+PATH_KEYS = ("path", "model", "paths", "files")
+PATH_SUFFIXES = ("_path", "_file", "_files", "_dir")
+
+
+def _is_path_key(key: str) -> bool:
+    return key in PATH_KEYS or key.endswith(PATH_SUFFIXES)
+
+
+def _resolve_paths(value: Any, resolve: Any, key: str = "") -> Any:
+    """Stage parameters named like paths (`path`, `model`, `*_file(s)`, `*_dir` ...) resolve against the config's
+    folder, like input and output paths, so a recipe works from any working directory."""
+    if isinstance(value, dict):
+        return {k: _resolve_paths(v, resolve, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_paths(v, resolve, key) for v in value]
+    if isinstance(value, str) and value and _is_path_key(key):
+        return resolve(value)
+    return value
 
 
 def parse_stages(items: Any) -> list[StageSpec]:

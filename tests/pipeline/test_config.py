@@ -89,3 +89,27 @@ def test_config_hash_ignores_where_and_how_but_not_what():
 def test_shipped_configs_validate(repo_dir: Path):
     for path in sorted((repo_dir / "configs").glob("*.yaml")):
         load_config(str(path))
+
+
+class _PathProbeFilter(Filter):
+    """Test filter with path-like parameters."""
+
+    name = "config_path_probe_filter"
+    model: str = ""
+    extra_files: list[str] = []
+    threshold: str = "0.5"
+
+    def keep_doc(self, text: str) -> bool:
+        return True
+
+
+def test_path_parameters_of_stages_resolve_against_the_config_folder(tmp_path: Path):
+    path = tmp_path / "run.yaml"
+    path.write_text(
+        "input: {paths: x.jsonl}\noutput: {dir: out}\nstages:\n"
+        "  - config_path_probe_filter: {model: models/q.npz, extra_files: [a.txt, /abs/b.txt], threshold: x}\n"
+    )
+    params = load_config(str(path)).stages[0].params
+    assert params["model"] == str(tmp_path / "models" / "q.npz")
+    assert params["extra_files"] == [str(tmp_path / "a.txt"), "/abs/b.txt"]
+    assert params["threshold"] == "x"
