@@ -199,6 +199,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 @command
+def cmd_dedup_inspect(args: argparse.Namespace) -> int:
+    from stages.dedup.inspect import dedup_inspect
+
+    print(dedup_inspect(args.run_dir, top=args.top, pairs=args.pairs))
+    return 0
+
+
+@command
 def cmd_report(args: argparse.Namespace) -> int:
     from pipeline.report import report_command
 
@@ -311,6 +319,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print p1..p99 of each numeric `_` column in RUN_DIR/data, to choose thresholds.",
     )
     p.add_argument("run_dir", help="a run directory (output.dir)")
+
+    p = sub.add_parser(
+        "dedup-inspect",
+        help="largest duplicate clusters and sample pairs with estimated and true Jaccard",
+        description="Show the largest near-duplicate clusters of a run and sample pairs with their estimated "
+        "(MinHash) and true (shingle-set) Jaccard, to judge the threshold.",
+    )
+    p.add_argument("run_dir", help="a run directory that ran minhash_dedup")
+    p.add_argument("--top", type=int, default=10, help="clusters to show")
+    p.add_argument("--pairs", type=int, default=20, help="sample pairs to show")
 
     p = sub.add_parser(
         "report",

@@ -1,0 +1,131 @@
+"""Pieces both dedup stages share: keep policy, internal Arrow files, and the final per-shard rewrite."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.shards import ShardWriter, read_shard, shard_schema, write_parquet
+from stages.base import REJECTED_SCHEMA, rejected_batch, text_chars
+from stages.stats import StageStats
+
+Keep = Literal["first", "longest", "best_quality"]
+
+
+def write_table(path: str, table: pa.Table | pa.RecordBatch) -> None:
+    """Internal file (Arrow IPC file format, random access by column), written atomically."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = path + ".tmp"
+    with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+        w.write(table)
+    os.replace(tmp, path)
+
+
+def read_table(path: str, columns: list[str] | None = None) -> pa.Table:
+    with pa.memory_map(path) as source:
+        table = pa.ipc.open_file(source).read_all()
+    return table.select(columns) if columns else table
+
+
+def save_npy(path: str, array: np.ndarray) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = path + ".tmp.npy"
+    np.save(tmp, array)
+    os.replace(tmp, path)
+
+
+def doc_columns(shard: str) -> tuple[list[str], bool]:
+    """Columns pass 1 reads (`id`, `text`, `_quality` when present) and whether `_quality` is there."""
+    has_quality = "_quality" in shard_schema(shard).names
+    return (["id", "text", "_quality"] if has_quality else ["id", "text"]), has_quality
+
+
+def quality_array(batch: pa.RecordBatch, has_quality: bool) -> np.ndarray:
+    """`_quality` as float64, null -> -inf (never preferred); all -inf when the column is absent."""
+    if not has_quality:
+        return np.full(batch.num_rows, -np.inf)
+    q = pc.cast(batch.column("_quality"), pa.float64())
+    return pc.fill_null(q, -np.inf).to_numpy(zero_copy_only=False)
+
+
+def rank_order(keys: np.ndarray, lengths: np.ndarray, quality: np.ndarray, keep: Keep, use_quality: bool):
+    """Sort keys (for np.lexsort, last is primary) so that the document to keep comes first in its group:
+    first seen; longest then first seen; best `_quality` then first seen (longest when no `_quality`)."""
+    if keep == "first":
+        return [keys]
+    if keep == "best_quality" and use_quality:
+        return [keys, -quality]
+    return [keys, -lengths]
+
+
+def rewrite_shard(
+    shard: str,
+    out: str,
+    rejected_path: str,
+    stage: str,
+    reason: str,
+    drop_rows: np.ndarray,
+    drop_detail: list[str],
+    keep_text: bool,
+    cluster_rows: np.ndarray | None = None,
+    cluster_ids: list[str] | None = None,
+) -> dict:
+    """Copy a shard without `drop_rows` (sorted row numbers), record them in the ledger with their detail, and
+    (MinHash) set `_dup_cluster` for `cluster_rows`. Returns StageStats as a dict."""
+    stats = StageStats()
+    n_total = sum(b.num_rows for b in read_shard(shard, ["id"]))
+    drop = np.zeros(n_total, bool)
+    drop[drop_rows] = True
+    detail = np.full(n_total, None, object)
+    detail[drop_rows] = drop_detail
+    cluster = None
+    if cluster_rows is not None:
+        cluster = np.full(n_total, None, object)
+        cluster[cluster_rows] = cluster_ids
+    rejected = []
+    row = 0
+    empty_schema = shard_schema(shard)
+    if cluster is not None and "_dup_cluster" not in empty_schema.names:
+        empty_schema = empty_schema.append(pa.field("_dup_cluster", pa.string()))
+    w = ShardWriter(out)
+    try:
+        for batch in read_shard(shard):
+            n = batch.num_rows
+            d = drop[row : row + n]
+            if cluster is not None:
+                col = pa.array(cluster[row : row + n], pa.string())
+                idx = batch.schema.get_field_index("_dup_cluster")
+                batch = (
+                    batch.set_column(idx, "_dup_cluster", col) if idx >= 0 else batch.append_column("_dup_cluster", col)
+                )
+            kept = batch.filter(pa.array(~d))
+            stats.docs_in += n
+            stats.chars_in += text_chars(batch)
+            stats.docs_out += kept.num_rows
+            stats.chars_out += text_chars(kept)
+            if d.any():
+                gone = batch.filter(pa.array(d))
+                rejected.append(
+                    rejected_batch(
+                        gone.column("id"),
+                        stage,
+                        [reason] * gone.num_rows,
+                        list(detail[row : row + n][d]),
+                        gone.column("text") if keep_text else None,
+                    )
+                )
+                stats.docs_rejected += gone.num_rows
+                stats.reasons[reason] += gone.num_rows
+            if kept.num_rows or w.schema is None:
+                w.write(kept)
+            row += n
+    except BaseException:
+        w.abort()
+        raise
+    w.close(empty_schema=empty_schema)
+    write_parquet(rejected_path, rejected, REJECTED_SCHEMA)
+    return stats.to_dict()

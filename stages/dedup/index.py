@@ -1,0 +1,122 @@
+"""The persistent MinHash index that later runs deduplicate against.
+
+Layout of an index directory:
+
+    params.json                 threshold, num_perm, ngram, tokenizer, seed, bands, rows, hash scheme
+    segments/seg-00000/         one segment per run that added documents (append-only)
+        meta.json               run name, run dir, stage key, rows per part
+        part-00000.bands.arrow  one uint64 column per band (`b0` ...), `has`
+        part-00000.sig.npy      (rows, num_perm) uint32 signatures, for verification and estimated Jaccard
+        part-00000.docs.arrow   `id`, `run` of the kept documents
+
+A segment is written under a temporary name and renamed when complete, so a killed run leaves the index as it
+was. A re-run of the same run (same run dir and stage key) replaces its own segment instead of matching itself.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any
+
+from pipeline.shards import read_json, write_json
+
+PARAM_KEYS = ("threshold", "num_perm", "ngram", "tokenizer", "seed", "bands", "rows", "hash_scheme")
+
+
+class DedupIndex:
+    def __init__(self, path: str):
+        self.path = os.path.abspath(path)
+        self.params_path = os.path.join(self.path, "params.json")
+        self.segments_dir = os.path.join(self.path, "segments")
+
+    def exists(self) -> bool:
+        return os.path.exists(self.params_path)
+
+    def params(self) -> dict[str, Any] | None:
+        return read_json(self.params_path) if self.exists() else None
+
+    def check_params(self, params: dict[str, Any]) -> None:
+        """Refuse an index built with other parameters: its band hashes and signatures would not compare."""
+        have = self.params()
+        if have is None:
+            return
+        bad = [
+            f"{k}: index has {have.get(k)!r}, stage has {params[k]!r}" for k in PARAM_KEYS if have.get(k) != params[k]
+        ]
+        if bad:
+            raise ValueError(
+                f"dedup index {self.path} was built with other parameters ({'; '.join(bad)}); "
+                "use the index's parameters or another index_dir"
+            )
+
+    def write_params(self, params: dict[str, Any]) -> None:
+        if not self.exists():
+            write_json(self.params_path, {k: params[k] for k in PARAM_KEYS} | {"format": 1})
+
+    def segments(self, exclude: tuple[str, str] | None = None) -> list[tuple[str, dict]]:
+        """(dir, meta) of complete segments in order; `exclude` = (run_dir, stage_key) of the current run."""
+        if not os.path.isdir(self.segments_dir):
+            return []
+        out = []
+        for name in sorted(os.listdir(self.segments_dir)):
+            d = os.path.join(self.segments_dir, name)
+            if not name.startswith("seg-") or not os.path.exists(os.path.join(d, "meta.json")):
+                continue
+            meta = read_json(os.path.join(d, "meta.json"))
+            if exclude and (meta.get("run_dir"), meta.get("stage_key")) == exclude:
+                continue
+            out.append((d, meta))
+        return out
+
+    def parts(self, exclude: tuple[str, str] | None = None) -> list[dict]:
+        """Every indexed part as a source: paths of its band table, signatures and ids, and its rows."""
+        out = []
+        for d, meta in self.segments(exclude):
+            for i, rows in enumerate(meta["parts"]):
+                if rows:
+                    out.append(
+                        {
+                            "bands": os.path.join(d, f"part-{i:05d}.bands.arrow"),
+                            "sig": os.path.join(d, f"part-{i:05d}.sig.npy"),
+                            "meta": os.path.join(d, f"part-{i:05d}.docs.arrow"),
+                            "rows": rows,
+                            "run": meta["run"],
+                            "run_dir": meta["run_dir"],
+                        }
+                    )
+        return out
+
+    def new_segment_dir(self, stage_key: str) -> str:
+        d = os.path.join(self.segments_dir, f".tmp-{stage_key}-{os.getpid()}")
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        return d
+
+    def commit_segment(self, tmp: str, meta: dict) -> str:
+        """Rename a finished segment into place (replacing this run's earlier segment, if any)."""
+        write_json(os.path.join(tmp, "meta.json"), meta)
+        key = (meta["run_dir"], meta["stage_key"])
+        mine = [d for d, m in self.segments() if (m.get("run_dir"), m.get("stage_key")) == key]
+        if mine:
+            target = mine[0]
+            trash = target + ".old"
+            os.replace(target, trash)
+            os.replace(tmp, target)
+            shutil.rmtree(trash, ignore_errors=True)
+            return target
+        taken = [n for n in os.listdir(self.segments_dir) if n.startswith("seg-")]
+        nxt = max((int(n[4:]) for n in taken if n[4:].isdigit()), default=-1) + 1
+        target = os.path.join(self.segments_dir, f"seg-{nxt:05d}")
+        os.replace(tmp, target)
+        return target
+
+    def summary(self) -> dict:
+        segs = self.segments()
+        return {
+            "path": self.path,
+            "params": self.params(),
+            "segments": len(segs),
+            "documents": sum(sum(m["parts"]) for _, m in segs),
+            "runs": [m["run"] for _, m in segs],
+        }

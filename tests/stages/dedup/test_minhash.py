@@ -1,0 +1,183 @@
+import json
+import os
+from pathlib import Path
+
+import opencc
+import pyarrow.parquet as pq
+import pytest
+
+from stages import registry
+from stages.dedup.inspect import dedup_inspect, true_jaccard
+from stages.dedup.minhash import MinHashDedup
+from stages.testing import make_batch, read_all, run_global
+
+
+def distinct(n: int, start: int = 0x4E00) -> str:
+    """n different Han characters: every 5-gram is unique, so Jaccard is countable by hand."""
+    return "".join(chr(start + i) for i in range(n))
+
+
+A = distinct(104)
+NEAR = A[:102] + distinct(2, 0x7000)  # 98 shared of 102 shingles: J = 0.961 (collides with p ~0.9997)
+FAR = A[:84] + distinct(20, 0x7100)  # 80 shared of 120: J = 0.667 (< 0.8)
+OTHER = distinct(104, 0x8000)
+
+
+def ledger(result):
+    rows = {}
+    for p in result.rejected:
+        t = pq.read_table(p).to_pydict()
+        for i, r, d in zip(t["id"], t["reason"], t["detail"], strict=True):
+            rows[i] = (r, d)
+    return rows
+
+
+def test_registered_and_params():
+    assert registry.get("minhash_dedup") is MinHashDedup
+    p = MinHashDedup().lsh_params()
+    assert (p["bands"], p["rows"]) == (9, 13)
+    with pytest.raises(ValueError):
+        MinHashDedup(tokenizer="words")
+
+
+def test_hand_counted_jaccard():
+    assert true_jaccard(A, NEAR) == pytest.approx(98 / 102)
+    assert true_jaccard(A, FAR) == pytest.approx(80 / 120)
+
+
+def test_above_threshold_dropped_below_kept(tmp_path):
+    r = run_global(
+        MinHashDedup(), [make_batch([A, FAR, OTHER], ["a", "far", "o"]), make_batch([NEAR], ["near"])], str(tmp_path)
+    )
+    out = read_all(r.shards)
+    assert out.column("id").to_pylist() == ["a", "far", "o"]
+    assert out.column("_dup_cluster").to_pylist() == ["a", None, None]
+    assert ledger(r) == {"near": ("near_duplicate", "a")}
+    assert r.stats.docs_in == 4 and r.stats.docs_rejected == 1
+
+
+def test_below_threshold_caught_with_lower_threshold(tmp_path):
+    r = run_global(MinHashDedup(threshold=0.5), [make_batch([A, FAR], ["a", "far"])], str(tmp_path))
+    assert ledger(r) == {"far": ("near_duplicate", "a")}
+
+
+def test_cross_script_twins(tmp_path):
+    simp = "这个国家的经济发展很快，人们的生活水平不断提高，城市里出现了许多新的高楼大厦和现代化的交通设施。"
+    trad = opencc.OpenCC("s2t").convert(simp)
+    assert trad != simp  # the twin really is written in Traditional characters
+    r = run_global(MinHashDedup(), [make_batch([trad, OTHER, simp], ["t", "o", "s"])], str(tmp_path))
+    assert read_all(r.shards).column("id").to_pylist() == ["t", "o"]
+    assert ledger(r) == {"s": ("near_duplicate", "t")}
+
+
+@pytest.mark.parametrize(
+    ("keep", "quality", "expected"),
+    [
+        ("first", None, "a"),
+        ("longest", None, "long"),
+        ("best_quality", None, "long"),  # no _quality column: longest
+        ("best_quality", [0.1, 0.9, 0.5], "near"),
+        ("best_quality", [0.5, None, 0.5], "a"),  # tie: first seen; null never preferred
+    ],
+)
+def test_keep_policy(tmp_path, keep, quality, expected):
+    texts = [A, NEAR, A + "。" + distinct(2, 0x9000)]
+    cols = {} if quality is None else {"_quality": quality}
+    r = run_global(MinHashDedup(keep=keep), [make_batch(texts, ["a", "near", "long"], **cols)], str(tmp_path))
+    out = read_all(r.shards)
+    assert out.column("id").to_pylist() == [expected]
+    assert out.column("_dup_cluster").to_pylist() == [expected]
+    assert {d for _, d in ledger(r).values()} == {expected}
+
+
+def test_incremental_against_earlier_index(tmp_path):
+    index = str(tmp_path / "index")
+    first = run_global(
+        MinHashDedup(index_dir=index), [make_batch([A, OTHER], ["old-a", "old-o"])], str(tmp_path / "r1")
+    )
+    assert first.report["index"]["documents_added"] == 2
+    params = json.loads(Path(index, "params.json").read_text())
+    assert (params["bands"], params["rows"], params["ngram"]) == (9, 13, 5)
+    second = run_global(
+        MinHashDedup(index_dir=index),
+        [make_batch([NEAR, FAR, NEAR + "！"], ["new", "far", "new2"])],
+        str(tmp_path / "r2"),
+    )
+    assert ledger(second) == {"new": ("near_duplicate", "old-a"), "new2": ("near_duplicate", "old-a")}
+    assert read_all(second.shards).column("id").to_pylist() == ["far"]
+    assert second.report["dropped_matching_index"] == 2
+    assert second.report["index"] == {"path": index, "documents_before": 2, "documents_added": 1}
+    assert sorted(os.listdir(os.path.join(index, "segments"))) == ["seg-00000", "seg-00001"]
+    # a third run sees both earlier runs; re-running the second run replaces its segment, not matching itself
+    again = run_global(
+        MinHashDedup(index_dir=index),
+        [make_batch([NEAR, FAR, NEAR + "！"], ["new", "far", "new2"])],
+        str(tmp_path / "r2"),
+    )
+    assert ledger(again) == ledger(second)
+    assert sorted(os.listdir(os.path.join(index, "segments"))) == ["seg-00000", "seg-00001"]
+    # the inspector finds the earlier run's kept text through the index
+    report = dedup_inspect(str(tmp_path / "r2"))
+    assert "old-a | new" in report and "0.961" in report
+
+
+def test_not_incremental_leaves_no_index(tmp_path):
+    index = tmp_path / "idx"
+    run_global(MinHashDedup(index_dir=str(index), incremental=False), [make_batch([A, NEAR])], str(tmp_path))
+    assert not index.exists()
+
+
+def test_parameter_mismatch_refused(tmp_path):
+    index = str(tmp_path / "index")
+    run_global(MinHashDedup(index_dir=index), [make_batch([A])], str(tmp_path / "r1"))
+    with pytest.raises(ValueError) as err:
+        run_global(MinHashDedup(index_dir=index, threshold=0.7, ngram=4), [make_batch([A])], str(tmp_path / "r2"))
+    msg = str(err.value)
+    assert index in msg
+    for name in ("threshold", "ngram", "bands", "rows"):
+        assert f"{name}:" in msg
+    assert "num_perm" not in msg and "seed" not in msg
+
+
+def test_conservation_empty_texts_and_shards(tmp_path):
+    shards = [make_batch(["", "！！", A], ["e1", "e2", "a"]), make_batch([], []), make_batch([NEAR, "短"], ["n", "s"])]
+    r = run_global(MinHashDedup(), shards, str(tmp_path))
+    assert [read_all([s]).num_rows for s in r.shards] == [3, 0, 1]
+    assert r.stats.docs_in == 5 and r.stats.docs_out == 4 and r.stats.docs_rejected == 1
+    assert r.report["documents_without_shingles"] == 2  # never matched to each other
+
+
+def test_deterministic_bytes(tmp_path):
+    shards = [make_batch([A, NEAR, OTHER], ["a", "n", "o"]), make_batch([FAR, A + "。"], ["f", "a2"])]
+    a = run_global(MinHashDedup(), shards, str(tmp_path / "a"))
+    b = run_global(MinHashDedup(), shards, str(tmp_path / "b"))
+    for x, y in zip(a.shards + a.rejected, b.shards + b.rejected, strict=True):
+        assert Path(x).read_bytes() == Path(y).read_bytes()
+
+
+def test_inspect_report(tmp_path):
+    run_global(MinHashDedup(), [make_batch([A, NEAR, OTHER, A + "！"], ["a", "near", "o", "a2"])], str(tmp_path))
+    text = dedup_inspect(str(tmp_path), top=5, pairs=5)
+    assert "1 clusters, 3 documents in them, 2 dropped" in text
+    assert "a <- near, a2" in text
+    assert "0.961" in text and "1.000  a | a2" in text
+
+
+def test_cross_script_pairs_of_shared_corpus(tmp_path, shared_dir):
+    path = shared_dir / "corpora/neardup/neardup_cmmlu_cross_script_pairs.jsonl"
+    pairs = [json.loads(line) for line in path.read_text(encoding="utf-8").strip().split("\n")]
+    texts = [p["text_a"] for p in pairs] + [p["text_b"] for p in pairs]
+    ids = [f"a{i}" for i in range(len(pairs))] + [f"b{i}" for i in range(len(pairs))]
+    r = run_global(MinHashDedup(), [make_batch(texts, ids)], str(tmp_path))
+    found = sum(ledger(r).get(f"b{i}", (None, None))[1] == f"a{i}" for i in range(len(pairs)))
+    assert found / len(pairs) >= 0.95
+
+
+def test_jieba_word_shingles(tmp_path):
+    text = "我们今天在北京大学的图书馆里讨论了人工智能的发展历史和未来的研究方向以及它对社会的影响"
+    copy = text + "。"
+    other = "天气预报说明天上海会下大雨所以出门的时候一定要记得带上雨伞和雨衣"
+    stage = MinHashDedup(tokenizer="jieba", ngram=2)
+    r = run_global(stage, [make_batch([text, other, copy], ["t", "o", "c"])], str(tmp_path))
+    assert ledger(r) == {"c": ("near_duplicate", "t")}
+    assert r.report["params"]["tokenizer"] == "jieba"
