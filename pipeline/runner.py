@@ -244,6 +244,7 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
         "output": out_path,
         "rows": rows,
         "rejected_rows": sink.rows,
+        "worker": f"{platform.node()}:{os.getpid()}",
         "stats": stats.to_dict(),
         "skipped": False,
     }
