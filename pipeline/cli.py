@@ -192,9 +192,16 @@ def _plain_progress(label: str, done: int, total: int) -> None:
 
 @command
 def cmd_stats(args: argparse.Namespace) -> int:
+    import glob
+    import os
+
     from pipeline.signals import signal_table
+    from stages.curriculum.report import phase_table
 
     print(signal_table(args.run_dir))
+    for path in sorted(glob.glob(os.path.join(args.run_dir, "curriculum*.json"))):
+        print()
+        print(phase_table(path))
     return 0
 
 
@@ -315,8 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "stats",
-        help="percentiles of every signal column of a run",
-        description="Print p1..p99 of each numeric `_` column in RUN_DIR/data, to choose thresholds.",
+        help="percentiles of every signal column of a run, and difficulty per curriculum phase",
+        description="Print p1..p99 of each numeric `_` column in RUN_DIR/data, to choose thresholds, and the "
+        "documents, characters and difficulty of each curriculum phase.",
     )
     p.add_argument("run_dir", help="a run directory (output.dir)")
 
@@ -349,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--holdout", type=float, default=0.2, help="share of documents kept out to measure")
     p.add_argument("--text-field", default="text", help="text field of JSONL/Parquet input")
     p.add_argument("--balance-files", action="store_true", help="weigh every input file equally")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the training shuffle")
 
     p = sub.add_parser(
         "stages",

@@ -82,7 +82,8 @@ class StageSpec(BaseModel):
 
     name: str
     key: str
-    params: dict[str, Any]
+    params: dict[str, Any]  # what the config set (validated); the stage's defaults fill the rest when built
+    resolved: dict[str, Any] = Field(default_factory=dict)  # every parameter with its value, for the manifest
     ref: str = ""  # module:Class, so worker processes find stages that are not built in
 
     def build(self) -> Stage:
@@ -127,6 +128,7 @@ class RunConfig(_Strict):
     def _resolve_stage_paths(self) -> RunConfig:
         for spec in self.stages:
             spec.params = _resolve_paths(spec.params, self.resolve)
+            spec.resolved = _resolve_paths(spec.resolved, self.resolve)
         return self
 
     def resolve(self, path: str) -> str:
@@ -148,6 +150,7 @@ class RunConfig(_Strict):
         d["stage_versions"] = {s.key: s.stage_class().version for s in self.stages}
         for s in d["stages"]:
             s.pop("ref")
+            s.pop("params")  # `resolved` holds them with the defaults: a default written out is the same config
         return d
 
     def config_hash(self) -> str:
@@ -182,7 +185,7 @@ def parse_stages(items: Any) -> list[StageSpec]:
     specs: list[StageSpec] = []
     seen: dict[str, int] = {}
     for i, item in enumerate(items):
-        if isinstance(item, dict) and set(item) <= {"name", "key", "params", "ref"} and "name" in item:
+        if isinstance(item, dict) and set(item) <= {"name", "key", "params", "resolved", "ref"} and "name" in item:
             name, params = item["name"], item.get("params") or {}  # a dumped StageSpec
         elif isinstance(item, str):
             name, params = item, {}
@@ -198,13 +201,21 @@ def parse_stages(items: Any) -> list[StageSpec]:
         except registry.UnknownStageError as e:
             raise ValueError(f"stages[{i}]: {e}") from None
         try:
-            validated = cls(**params).params()
+            stage = cls(**params)
         except ValidationError as e:
             raise ValueError(_stage_errors(f"stages[{i}].{name}", cls, e)) from None
         seen[name] = seen.get(name, 0) + 1
         key = name if seen[name] == 1 else f"{name}_{seen[name]}"
         ref = f"{cls.__module__}:{cls.__qualname__}"
-        specs.append(StageSpec(name=name, key=key, params=validated, ref=ref))
+        specs.append(
+            StageSpec(
+                name=name,
+                key=key,
+                params=stage.model_dump(mode="json", exclude_unset=True),
+                resolved=stage.params(),
+                ref=ref,
+            )
+        )
     return specs
 
 

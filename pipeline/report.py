@@ -108,7 +108,7 @@ def _stage_classes(stage_specs: list[dict[str, Any]]) -> list[tuple[str, dict[st
             cls = registry.get(spec.get("ref") or spec["name"])
         except Exception:
             cls = None
-        out.append((spec.get("key") or spec.get("name", "?"), spec.get("params") or {}, cls))
+        out.append((spec.get("key") or spec.get("name", "?"), spec.get("resolved") or spec.get("params") or {}, cls))
     return out
 
 

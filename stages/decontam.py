@@ -366,16 +366,20 @@ class Decontaminate(Filter):
     reason: ClassVar[str] = "benchmark_overlap"
     adds: ClassVar[tuple[str, ...]] = ("_contam_item", "_contam_overlap")
 
-    benchmarks: list[Benchmark] = Field(min_length=1)
+    benchmarks: list[Benchmark] = Field(min_length=1, description="[{name, path, text_field, id_field, format}]")
     ngram: int = Field(13, ge=4, le=64, description="characters per n-gram of the folded text")
     threshold: float = Field(0.25, gt=0, le=1, description="share of an item's n-grams found in the document")
     doc_threshold: float | None = Field(
         0.5, gt=0, le=1, description="share of the document's n-grams found in one item (null: off)"
     )
     min_doc_ngrams: int = Field(8, ge=1, description="documents with fewer n-grams are not judged by doc share")
-    action: Literal["drop", "remove_paragraphs"] = "drop"
+    action: Literal["drop", "remove_paragraphs"] = Field(
+        "drop", description="drop the document, or remove only the overlapping paragraphs"
+    )
     min_item_ngrams: int = Field(8, ge=1, description="items with fewer n-grams are 'short' (see short_items)")
-    short_items: Literal["exact", "skip"] = "exact"
+    short_items: Literal["exact", "skip"] = Field(
+        "exact", description="short items: match as exact folded substrings, or skip them"
+    )
     min_exact_chars: int = Field(10, ge=1, description="short items shorter than this (folded) are skipped")
     paragraph_cover: float = Field(
         0.5, gt=0, le=1, description="remove_paragraphs: remove a line when this share of it is matched text"

@@ -90,14 +90,16 @@ class LangId(Mapper):
     version: ClassVar[str] = "1"
     adds: ClassVar[tuple[str, ...]] = ("_lang", "_lang_score", "_lang_raw", "_script", "_lang_mix")
 
-    max_chars: int = Field(2000, ge=0)  # document-level call reads this many characters (0 = all)
-    top_k: int = Field(3, ge=1)  # labels read from the model; probabilities of labels mapped together add up
-    label_map: dict[str, str] = Field(default_factory=lambda: {"wuu": "zh", "yue": "zh"})
-    script_rules: bool = True
-    min_han_share: float = Field(0.5, ge=0.0, le=1.0)  # Han / all letters for the zh rule
-    min_kana_share: float = Field(0.1, ge=0.0, le=1.0)  # kana / all letters for the ja rule
-    per_paragraph: bool = False
-    min_paragraph_chars: int = Field(10, ge=1)  # shorter paragraphs join the language of the document
+    max_chars: int = Field(2000, ge=0, description="characters of a document the model reads (0 = all)")
+    top_k: int = Field(3, ge=1, description="labels read from the model; labels mapped together add up")
+    label_map: dict[str, str] = Field(
+        default_factory=lambda: {"wuu": "zh", "yue": "zh"}, description="model label -> reported label"
+    )
+    script_rules: bool = Field(True, description="relabel by writing system: kanji-only ja -> zh, kana zh -> ja")
+    min_han_share: float = Field(0.5, ge=0.0, le=1.0, description="Han share of letters for the zh rule")
+    min_kana_share: float = Field(0.1, ge=0.0, le=1.0, description="kana share of letters for the ja rule")
+    per_paragraph: bool = Field(False, description="label paragraphs apart; adds _lang_mix")
+    min_paragraph_chars: int = Field(10, ge=1, description="shorter paragraphs take the document's language")
 
     def setup(self) -> None:
         model = load_model()

@@ -166,14 +166,14 @@ class Normalize(Mapper):
     version: ClassVar[str] = "1"
     adds: ClassVar[tuple[str, ...]] = ("_pii",)
 
-    nfkc: bool = True
-    keep_cjk_punct: bool = True
-    remove_control: bool = True
-    whitespace: bool = True
-    max_blank_lines: int = Field(1, ge=0)
-    t2s: bool = False
-    redact_pii: bool = True
-    pii_kinds: list[PiiKind] = Field(default_factory=lambda: list(ALL_PII))
+    nfkc: bool = Field(True, description="Unicode NFKC (full-width ASCII to half-width ...)")
+    keep_cjk_punct: bool = Field(True, description="keep full-width Chinese punctuation that NFKC would rewrite")
+    remove_control: bool = Field(True, description="remove control characters except newline and tab")
+    whitespace: bool = Field(True, description="collapse runs of spaces, strip lines, limit blank lines")
+    max_blank_lines: int = Field(1, ge=0, description="blank lines kept between paragraphs at most")
+    t2s: bool = Field(False, description="convert Traditional to Simplified (OpenCC t2s)")
+    redact_pii: bool = Field(True, description="replace PII with <ID_CARD>, <PHONE>, <EMAIL>, <IP>, <BANK_CARD>")
+    pii_kinds: list[PiiKind] = Field(default_factory=lambda: list(ALL_PII), description="kinds of PII to redact")
 
     def map(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         texts = batch.column("text")

@@ -55,8 +55,10 @@ class SyntheticInjection(GlobalStage):
 
     ratio: float | None = Field(None, ge=0, lt=1, description="target synthetic share in every phase")
     phase_ratios: list[float] | None = Field(None, description="target share per curriculum phase (0-based)")
-    unit: Literal["docs", "chars"] = "docs"
-    shortfall: Literal["fail", "inject_available"] = "inject_available"
+    unit: Literal["docs", "chars"] = Field("docs", description="ratios count documents or characters")
+    shortfall: Literal["fail", "inject_available"] = Field(
+        "inject_available", description="too little synthetic data: fail, or inject what exists and report it"
+    )
     seed: int | None = Field(None, description="defaults to the run's seed")
 
     @model_validator(mode="after")

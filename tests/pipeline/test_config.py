@@ -25,7 +25,7 @@ def _raw(**overrides):
 def test_valid_config_resolves_stage_keys_and_defaults():
     cfg = validate_config(_raw(stages=["config_probe_filter", {"config_probe_filter": {"min_chars": 5}}]))
     assert [s.key for s in cfg.stages] == ["config_probe_filter", "config_probe_filter_2"]
-    assert cfg.stages[0].params == {"mode": "filter", "min_chars": 3}
+    assert cfg.stages[0].params == {} and cfg.stages[0].resolved == {"mode": "filter", "min_chars": 3}
     assert cfg.stages[1].build().min_chars == 5
 
 
@@ -96,7 +96,7 @@ class _PathProbeFilter(Filter):
 
     name = "config_path_probe_filter"
     model: str = ""
-    extra_files: list[str] = []
+    extra_files: tuple[str, ...] = ()
     threshold: str = "0.5"
 
     def keep_doc(self, text: str) -> bool:
@@ -109,7 +109,7 @@ def test_path_parameters_of_stages_resolve_against_the_config_folder(tmp_path: P
         "input: {paths: x.jsonl}\noutput: {dir: out}\nstages:\n"
         "  - config_path_probe_filter: {model: models/q.npz, extra_files: [a.txt, /abs/b.txt], threshold: x}\n"
     )
-    params = load_config(str(path)).stages[0].params
+    params = load_config(str(path)).stages[0].resolved
     assert params["model"] == str(tmp_path / "models" / "q.npz")
-    assert params["extra_files"] == [str(tmp_path / "a.txt"), "/abs/b.txt"]
+    assert list(params["extra_files"]) == [str(tmp_path / "a.txt"), "/abs/b.txt"]
     assert params["threshold"] == "x"

@@ -24,7 +24,8 @@ def _corpus(folder: Path, name: str, n: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / name, "w", encoding="utf-8") as f:
         for i in range(n):
-            f.write(json.dumps({"id": f"{name}-{i}", "text": f"第{i}篇文档，内容来自{name}。"}, ensure_ascii=False) + "\n")
+            row = {"id": f"{name}-{i}", "text": f"第{i}篇文档，内容来自{name}。"}
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 TRIGGER = """
@@ -54,17 +55,30 @@ def test_scheduled_deployment_runs_through_the_api_and_writes_a_version(tmp_path
             "name: nightly\ninput: {paths: [in/*.jsonl]}\noutput: {dir: out, mode: versions}\n"
             "stages: []\nexecution: {workers: 2}\n"
         )
-        env = dict(os.environ, PREFECT_API_URL=server.api_url, PREFECT_HOME=str(home),
-                   PREFECT_RUNNER_POLL_FREQUENCY="1", PREFECT_LOGGING_LEVEL="WARNING")
+        env = dict(
+            os.environ,
+            PREFECT_API_URL=server.api_url,
+            PREFECT_HOME=str(home),
+            PREFECT_RUNNER_POLL_FREQUENCY="1",
+            PREFECT_LOGGING_LEVEL="WARNING",
+        )
         serving = subprocess.Popen(
             [sys.executable, "-m", "pipeline.cli", "schedule", str(config), "--cron", "0 3 * * *"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 120
         trigger = None
         while time.monotonic() < deadline:
-            trigger = subprocess.run([sys.executable, "-c", TRIGGER, "jingxuan-curate/nightly"], env=env,
-                                     capture_output=True, text=True, timeout=400)
+            trigger = subprocess.run(
+                [sys.executable, "-c", TRIGGER, "jingxuan-curate/nightly"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=400,
+            )
             if trigger.returncode == 0:
                 break
             time.sleep(2)  # the deployment is not registered yet
