@@ -4,6 +4,7 @@ on a process pool or a Dask cluster. Tasks exchange paths and small stats dicts,
 No `from __future__ import annotations` here: it breaks pydantic flow parameters of deployment runs.
 """
 
+import logging
 import os
 from collections.abc import Callable
 from typing import Any

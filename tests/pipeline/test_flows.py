@@ -21,8 +21,11 @@ def test_sample_curation_through_prefect_opens_with_datasets_and_reruns_skip(rep
     assert first.skipped_tasks == 0 and first.total_tasks >= 2
     ds = datasets.load_from_disk(str(tmp_path / "run" / "data"))
     assert len(ds) == first.data_rows > 0
-    assert {"id", "text", "_lang", "_script"} <= set(ds.column_names)
+    assert {"id", "text", "_lang", "_script", "_phase", "_difficulty", "_source"} <= set(ds.column_names)
     assert set(ds["_lang"]) == {"zh"}
+    assert ds["_phase"] == sorted(ds["_phase"])  # shards in training order
+    synthetic = [r for r in ds if r["_source"] == "synthetic"]
+    assert synthetic and all(r["_gen_generator"] and r["_gen_prompt_id"] for r in synthetic)
 
     data = tmp_path / "run" / "data"
     before = {f: (data / f).read_bytes() for f in os.listdir(data)}
