@@ -237,7 +237,7 @@ class SyntheticInjection(GlobalStage):
                 si, start, _ = runs[ri]
                 local = start + pos - (int(run_ends[ri - 1]) if ri else 0)
                 side = 1 if j > 0 else 0  # 1: after the real row, 0: before it
-                inserts[si][2 * local + side].append((int(syn_shard[c]), int(syn_row[c])))
+                inserts[si][2 * local + side].append((int(syn_shard[c]), int(syn_row[c]), int(p)))
 
         surplus = [(int(syn_shard[c]), int(syn_row[c]), int(syn_phase[c])) for c in by_key if not taken[c]]
         shortfall = {p: max(0, want[p] - amount[p]) for p in phases}
@@ -396,7 +396,7 @@ class _RowFetcher:
 
 def _write_shard(item: dict[str, Any]) -> dict[str, int]:
     """One output shard: the input shard's real rows, with the planned synthetic rows inserted."""
-    inserts: dict[int, list[tuple[int, int]]] = item["inserts"]
+    inserts: dict[int, list[tuple[int, int, int]]] = item["inserts"]  # slot -> (shard, row, phase placed in)
     fetch = _RowFetcher(item["shards"])
     local = 0  # real rows of this shard seen so far
     rows = chars = 0
@@ -404,7 +404,7 @@ def _write_shard(item: dict[str, Any]) -> dict[str, int]:
     try:
         for batch in read_shard(item["path"]):
             real = batch.filter(pa.array(~_is_synthetic(batch)))
-            refs: list[tuple[int, int]] = []
+            refs: list[tuple[int, int, int]] = []
             order: list[int] = []  # output order: i < n = real row i, n + m = m-th inserted synthetic row
             n = real.num_rows
             for i in range(n):
@@ -420,7 +420,12 @@ def _write_shard(item: dict[str, Any]) -> dict[str, int]:
                 continue
             table = pa.Table.from_batches([real])
             if refs:
-                table = pa.concat_tables([table, fetch.take(refs)], promote_options="permissive")
+                injected = fetch.take([(si, row) for si, row, _ in refs])
+                idx = injected.schema.get_field_index("_phase")
+                if idx >= 0:  # a synthetic document belongs to the phase it is placed in, not the one it scored
+                    phases = pa.array([ph for _, _, ph in refs]).cast(injected.schema.field(idx).type)
+                    injected = injected.set_column(idx, "_phase", phases)
+                table = pa.concat_tables([table, injected], promote_options="permissive")
             table = table.take(pa.array(order, pa.int64())).combine_chunks()
             for b in table.to_batches():
                 w.write(b)

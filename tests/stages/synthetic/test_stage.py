@@ -196,3 +196,17 @@ def test_one_target_required():
         SyntheticInjection()
     with pytest.raises(ValueError, match="exactly one"):
         SyntheticInjection(ratio=0.1, phase_ratios=[0.1])
+
+
+def test_injected_documents_take_the_phase_they_are_placed_in(tmp_path):
+    """All synthetic documents scored easy (phase 0) but phase 0 takes none: they move to phase 1, and the
+    output's `_phase` stays in training order."""
+    shards = [
+        _shard(_rows("r", 20, "real", 0), _rows("s", 10, "synthetic", 0)),
+        _shard(_rows("r", 20, "real", 1, 20)),
+    ]
+    result = run_global(SyntheticInjection(phase_ratios=[0.0, 0.2]), shards, str(tmp_path))
+    table = read_all(result.shards)
+    phases = table.column("_phase").to_pylist()
+    assert phases == sorted(phases)
+    assert _phase_counts(table) == {0: (20, 0), 1: (20, 5)}
