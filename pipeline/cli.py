@@ -195,13 +195,24 @@ def cmd_stats(args: argparse.Namespace) -> int:
     import glob
     import os
 
+    from pipeline.shards import read_json
     from pipeline.signals import signal_table
     from stages.curriculum.report import phase_table
 
     print(signal_table(args.run_dir))
     for path in sorted(glob.glob(os.path.join(args.run_dir, "curriculum*.json"))):
         print()
-        print(phase_table(path))
+        print(phase_table(path) + "\n(phases as the curriculum ordered them, before synthetic injection)")
+    stats_path = os.path.join(args.run_dir, "stats.json")
+    reports = read_json(stats_path).get("reports", {}) if os.path.exists(stats_path) else {}
+    for key, rep in reports.items():
+        if isinstance(rep, dict) and "achieved_ratio" in rep and "phases" in rep:
+            print(f"\n{key}: synthetic share per phase ({rep['unit']}), target -> achieved")
+            for ph in rep["phases"]:
+                print(
+                    f"  phase {ph['phase']}: real {ph['real_docs']:,}  synthetic {ph['synthetic_docs']:,}  "
+                    f"{ph['target_ratio']:.3f} -> {ph['achieved_ratio']:.3f}  shortfall {ph['shortfall']}"
+                )
     return 0
 
 
