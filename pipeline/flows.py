@@ -73,6 +73,7 @@ def make_task_runner(ex: ExecutionConfig):
             "processes": True,
             "host": "127.0.0.1",
             "dashboard_address": None,
+            "silence_logs": logging.WARNING,
         },
     )
 
