@@ -3,9 +3,11 @@
 import pytest
 
 from stages.quality.blocklist import BlocklistFilter
+from stages.quality.boilerplate import PageStructureFilter
 from stages.quality.chars import CharDiversityFilter
 from stages.quality.han_ratio import HanRatioFilter
 from stages.quality.length import LengthFilter
+from stages.quality.promo import AppPromoFilter
 from stages.quality.punctuation import PunctuationFilter
 from stages.quality.repetition import RepetitionFilter
 from stages.quality.url_blocklist import UrlBlocklistFilter
@@ -21,6 +23,8 @@ FILTERS = [
     WordFilter,
     BlocklistFilter,
     UrlBlocklistFilter,
+    AppPromoFilter,
+    PageStructureFilter,
 ]
 TEXTS = ["", "a", "百家乐现金网", "菜单\n首页\n首页\n首页", "春眠不觉晓，处处闻啼鸟。夜来风雨声，花落知多少。"]
 

@@ -14,7 +14,7 @@ def test_hits_per_thousand_characters():
 def test_threshold_and_user_lists(tmp_path):
     long_text = "这是一篇正常的文章。" * 100  # 1,000 characters
     one_hit = long_text[:-3] + "百家乐"  # 1 hit per 1,000 characters: not above 1.0 -> kept
-    out = run_stage(BlocklistFilter(), [one_hit, "百家乐在线"])
+    out = run_stage(BlocklistFilter(max_hard_hits=None), [one_hit, "百家乐在线"])  # 百家乐 is also a hard term
     assert out.kept.column("id").to_pylist() == ["d0"]
     assert out.rejected.column("reason").to_pylist() == ["blocklist"]
     words = tmp_path / "mine.txt"
@@ -26,3 +26,15 @@ def test_threshold_and_user_lists(tmp_path):
 def test_unknown_category_fails_in_setup():
     with pytest.raises(ValueError, match="unknown"):
         BlocklistFilter(categories=["nope"]).setup()
+
+
+def test_hard_terms_drop_on_one_hit():
+    long_text = "这是一篇正常的文章。" * 100  # 1,000 characters
+    spliced = long_text + "时时彩"  # 1 soft hit per 1,003 characters (0.997, kept) but 1 hard hit
+    resort = long_text + "澳门威尼斯人"  # 威尼斯人 is soft only (the Macau resort): 0 hard hits
+    out = run_stage(BlocklistFilter(mode="annotate"), [spliced, resort, "時時彩"])
+    assert out.kept.column("_blocklist_hard_hits").to_pylist() == [1, 0, 1]  # Traditional form too
+    assert out.kept.column("_blocklist_hits").to_pylist() == pytest.approx([1000 / 1003, 1000 / 1006, 1000 / 3])
+    out = run_stage(BlocklistFilter(), [spliced, resort])
+    assert out.rejected.column("reason").to_pylist() == ["blocklist_hard"]
+    assert run_stage(BlocklistFilter(max_hard_hits=None), [spliced]).stats.docs_rejected == 0
