@@ -55,23 +55,30 @@ def available() -> dict[str, type[Stage]]:
     return dict(sorted(_REGISTRY.items()))
 
 
-def get(name: str) -> type[Stage]:
-    """A stage class by short name or `module.path:ClassName`."""
-    from stages.base import Stage
-
+def resolve(name: str, table: dict[str, type], base: type, kind: str, error: type[Exception] = KeyError) -> type:
+    """A class from `table` by short name, or any `module.path:ClassName` subclass of `base` (stages,
+    curriculum schedules and synthetic generators are all found this way)."""
     if ":" in name:
         module_name, _, attr = name.partition(":")
         try:
             cls = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as e:
-            raise UnknownStageError(f"cannot load stage {name!r}: {e}") from None
-        if not (isinstance(cls, type) and issubclass(cls, Stage)):
-            raise UnknownStageError(f"{name!r} is not a Stage subclass (Mapper, Filter or GlobalStage)")
+            raise error(f"cannot load {kind} {name!r}: {e}") from None
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise error(f"{name!r} is not a {base.__name__} subclass")
         return cls
-    _discover()
-    if name not in _REGISTRY:
-        raise UnknownStageError(
-            f"unknown stage {name!r}; known stages: {', '.join(sorted(_REGISTRY))} "
-            "(or give a user stage as module.path:ClassName)"
+    if name not in table:
+        raise error(
+            f"unknown {kind} {name!r}; known {kind}s: {', '.join(sorted(table))} "
+            "(or give your own as module.path:ClassName)"
         )
-    return _REGISTRY[name]
+    return table[name]
+
+
+def get(name: str) -> type[Stage]:
+    """A stage class by short name or `module.path:ClassName`."""
+    from stages.base import Stage
+
+    if ":" not in name:
+        _discover()
+    return resolve(name, _REGISTRY, Stage, "stage", UnknownStageError)

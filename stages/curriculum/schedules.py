@@ -12,10 +12,11 @@ module that is imported (it registers itself, like a stage), or name it in YAML 
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+
+from stages.registry import resolve
 
 if TYPE_CHECKING:
     from stages.curriculum.stage import Curriculum
@@ -122,18 +123,4 @@ def available() -> dict[str, type[Schedule]]:
 
 def get_schedule(name: str) -> type[Schedule]:
     """A schedule class by registered name or `module.path:ClassName`."""
-    if ":" in name:
-        module_name, _, attr = name.partition(":")
-        try:
-            cls = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as e:
-            raise UnknownScheduleError(f"cannot load schedule {name!r}: {e}") from None
-        if not (isinstance(cls, type) and issubclass(cls, Schedule)):
-            raise UnknownScheduleError(f"{name!r} is not a Schedule subclass")
-        return cls
-    if name not in _SCHEDULES:
-        raise UnknownScheduleError(
-            f"unknown schedule {name!r}; known schedules: {', '.join(sorted(_SCHEDULES))} "
-            "(or give your own as module.path:ClassName)"
-        )
-    return _SCHEDULES[name]
+    return resolve(name, _SCHEDULES, Schedule, "schedule", UnknownScheduleError)

@@ -12,13 +12,14 @@ user runs (vLLM, llama.cpp server, TGI, ...) using only the standard library.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
+
+from stages.registry import resolve
 
 _GENERATORS: dict[str, type[Generator]] = {}
 
@@ -45,18 +46,7 @@ def register_generator(cls: type[Generator]) -> type[Generator]:
 
 def get_generator(name: str) -> type[Generator]:
     """A generator class by registered name or `module.path:ClassName`."""
-    if ":" in name:
-        module_name, _, attr = name.partition(":")
-        try:
-            cls = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as e:
-            raise KeyError(f"cannot load generator {name!r}: {e}") from None
-        if not (isinstance(cls, type) and issubclass(cls, Generator)):
-            raise KeyError(f"{name!r} is not a Generator subclass")
-        return cls
-    if name not in _GENERATORS:
-        raise KeyError(f"unknown generator {name!r}; known: {', '.join(sorted(_GENERATORS))} (or module:Class)")
-    return _GENERATORS[name]
+    return resolve(name, _GENERATORS, Generator, "generator")
 
 
 PROMPTS = {
