@@ -1,9 +1,11 @@
 """minhash_dedup against peers, in one run on the same corpus (bench/dedup_eval.py's planted corpus).
 
-Every system runs in its own subprocess on the same JSONL file with the same setting (threshold 0.8, 128
+Every system runs in its own subprocess on the same JSONL files with the same setting (threshold 0.8, 128
 permutations, character 5-grams) and 2 worker processes where it has them. docs/s counts from reading the
-corpus to having the list of drops (interpreter start and imports excluded); peak RSS is the largest resident
-size of any process of the run (wait4's ru_maxrss). Peers:
+corpus to having the list of drops (interpreter start and imports excluded, for every system); CPU s is the
+user+system time of that span, the worker's own and its worker processes' (not for datatrove: its workers are
+children of a forkserver that outlives the span); peak RSS is the largest resident size of any process of the
+run (wait4's ru_maxrss). Peers:
 
 - datasketch 2.0 MinHash.bulk + MinHashLSH (query, insert if new), single process: default SHA-1 hashing and
   with xxh32 (`hashfunc`), the fastest way to use it;
@@ -11,13 +13,19 @@ size of any process of the run (wait4's ru_maxrss). Peers:
   tokenizer) from its own venv /tmp/peer-datatrove; skipped with a message when the venv is absent;
 - text-dedup needs Python >= 3.12; this machine has 3.11 only, so it is reported as skipped.
 
-    .venv/bin/python bench/dedup_bench.py
+`--docs 16656,100000` runs every system at each size: the unscaled corpus is 16,656 documents; larger ones add
+replicas of it (`dedup_eval.scaled_corpus`: base texts with 10% of characters substituted, planted copies made
+the same way). For jingxuan the stage's own pass timings are printed too.
+
+    .venv/bin/python bench/dedup_bench.py [--docs 16656,100000] [--systems jingxuan,datasketch-xxh,datatrove]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -98,20 +106,50 @@ def read_corpus(corpus: str) -> list[dict]:
     ]
 
 
-def worker_jingxuan(corpus: str, work: str) -> dict:
-    from dedup_eval import run_jingxuan
+def cpu_seconds() -> float:
+    """User + system time of this process and its finished children (pool workers)."""
+    return sum(
+        getattr(resource.getrusage(who), f)
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+        for f in ("ru_utime", "ru_stime")
+    )
 
-    t0 = time.perf_counter()
-    docs = read_corpus(corpus)
-    drops, _ = run_jingxuan(docs, work, threshold=THRESHOLD, num_perm=NUM_PERM, ngram=NGRAM)
-    return {"drops": drops, "seconds": time.perf_counter() - t0}
+
+def worker_jingxuan(corpus: str, work: str, shards: int) -> dict:
+    import concurrent.futures  # noqa: F401
+
+    import pyarrow as pa
+    import pyarrow.json
+    import pyarrow.parquet
+    from dedup_eval import run_shards
+
+    import stages.dedup.minhash
+    import stages.testing  # noqa: F401
+    from pipeline.shards import write_shard
+
+    pa.array(["warm-up"])  # pyarrow imports pandas on its first conversion from Python objects: an import
+
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    files = sorted(Path(corpus).glob("*.jsonl"))
+    table = pa.concat_tables([pyarrow.json.read_json(p) for p in files]).select(["id", "text"])
+    paths = []
+    for s in range(shards):  # the pipeline hands the stage Arrow shards
+        lo, hi = s * table.num_rows // shards, (s + 1) * table.num_rows // shards
+        paths.append(os.path.join(work, "input", f"shard-{s:05d}.arrow"))
+        write_shard(paths[-1], table.slice(lo, hi - lo).combine_chunks().to_batches())
+    t_ingest = time.perf_counter() - t0
+    drops, report = run_shards(paths, work, 2, threshold=THRESHOLD, num_perm=NUM_PERM, ngram=NGRAM)
+    secs = time.perf_counter() - t0
+    passes = {"read JSONL (pyarrow.json) + write shards": t_ingest, **report["seconds"]}
+    passes["rest (pool start/stop, drops list)"] = secs - sum(passes.values())
+    return {"drops": drops, "seconds": secs, "cpu": cpu_seconds() - c0, "passes": passes}
 
 
 def worker_datasketch(corpus: str, work: str, fast: bool) -> dict:
     import xxhash
     from datasketch import MinHash, MinHashLSH
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     docs = read_corpus(corpus)
     kw = {"hashfunc": xxhash.xxh32_intdigest} if fast else {}
     lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
@@ -130,7 +168,7 @@ def worker_datasketch(corpus: str, work: str, fast: bool) -> dict:
             else:
                 lsh.insert(d["id"], m)
                 pos[d["id"]] = len(pos)
-    return {"drops": drops, "seconds": time.perf_counter() - t0}
+    return {"drops": drops, "seconds": time.perf_counter() - t0, "cpu": cpu_seconds() - c0}
 
 
 def run_worker(cmd: list[str]) -> tuple[dict | None, int, str]:
@@ -151,14 +189,24 @@ def run_worker(cmd: list[str]) -> tuple[dict | None, int, str]:
         return json.load(f), usage.ru_maxrss, ""
 
 
-def main() -> None:
-    sys.path.insert(0, str(REPO / "bench"))
-    sys.path.insert(0, str(REPO))
-    from dedup_eval import build_corpus, score, table, write_jsonl
+SYSTEMS = ("jingxuan", "datasketch", "datasketch-xxh", "datatrove")
+NAMES = {
+    "jingxuan": "jingxuan minhash_dedup (2 procs)",
+    "datasketch": "datasketch bulk+LSH (sha1)",
+    "datasketch-xxh": "datasketch bulk+LSH (xxh32)",
+    "datatrove": "datatrove 0.10.1 MinHash (2 procs)",
+}
+COLUMNS = ["system", "seconds", "docs/s", "x fastest peer", "CPU s", "peak RSS MB", "dropped", "precision", "recall"]
+COLUMNS += ["f1", "twins"]
 
-    docs, truth = build_corpus()
+
+def run_size(n_docs: int, systems: list[str], shards: int) -> tuple[list[dict], dict | None]:
+    """Every system on one corpus of about `n_docs` documents: (rows, jingxuan's pass timings)."""
+    from dedup_eval import scaled_corpus, score, write_jsonl
+
+    docs, truth = scaled_corpus(n_docs)
     me = [sys.executable, str(Path(__file__).resolve())]
-    rows = []
+    rows, passes = [], None
     with tempfile.TemporaryDirectory() as tmp:
         corpus = os.path.join(tmp, "corpus")  # two files, so datatrove's 2 tasks both get work
         os.makedirs(corpus)
@@ -167,83 +215,118 @@ def main() -> None:
         write_jsonl(docs[half:], os.path.join(corpus, "part-1.jsonl"))
         size = sum(p.stat().st_size for p in Path(corpus).glob("*.jsonl"))
         print(
-            f"corpus: {len(docs)} documents ({size / 1e6:.1f} MB), "
-            f"{len(truth)} planted pairs; threshold {THRESHOLD}, {NUM_PERM} permutations, char {NGRAM}-grams"
+            f"\ncorpus: {len(docs)} documents ({size / 1e6:.1f} MB), "
+            f"{len(truth)} planted pairs; threshold {THRESHOLD}, {NUM_PERM} permutations, char {NGRAM}-grams",
+            flush=True,
         )
-        systems = [
-            ("jingxuan minhash_dedup (2 procs)", [*me, "--worker", "jingxuan", corpus, tmp + "/w1", tmp + "/r1.json"]),
-            ("datasketch bulk+LSH (sha1)", [*me, "--worker", "datasketch", corpus, tmp + "/w2", tmp + "/r2.json"]),
-            ("datasketch bulk+LSH (xxh32)", [*me, "--worker", "datasketch-xxh", corpus, tmp + "/w3", tmp + "/r3.json"]),
-        ]
-        if os.path.exists(DATATROVE_PY):
-            script = os.path.join(tmp, "datatrove_minhash.py")
-            Path(script).write_text(DATATROVE_SCRIPT)
-            systems.append(
-                ("datatrove 0.10.1 MinHash (2 procs)", [DATATROVE_PY, script, corpus, tmp + "/w4", tmp + "/r4.json"])
-            )
-        else:
-            print(
-                f"datatrove: skipped, no venv at {DATATROVE_PY} "
-                "(python3 -m venv /tmp/peer-datatrove && /tmp/peer-datatrove/bin/pip install 'datatrove[processing]')"
-            )
-        print(
-            "text-dedup: skipped, needs Python >= 3.12 (this machine has "
-            f"{sys.version_info.major}.{sys.version_info.minor})"
-        )
-        for name, cmd in systems:
+        cmds = {}
+        for i, kind in enumerate(systems):
+            w, r = f"{tmp}/w{i}", f"{tmp}/r{i}.json"
+            if kind != "datatrove":
+                cmds[kind] = [*me, "--worker", kind, corpus, str(shards), w, r]
+            elif os.path.exists(DATATROVE_PY):
+                script = os.path.join(tmp, "datatrove_minhash.py")
+                Path(script).write_text(DATATROVE_SCRIPT)
+                cmds[kind] = [DATATROVE_PY, script, corpus, w, r]
+            else:
+                print(
+                    f"datatrove: skipped, no venv at {DATATROVE_PY} (python3 -m venv /tmp/peer-datatrove && "
+                    "/tmp/peer-datatrove/bin/pip install 'datatrove[processing]' orjson)"
+                )
+        for kind, cmd in cmds.items():
             os.makedirs(cmd[-2], exist_ok=True)
             res, rss, err = run_worker(cmd)
             if res is None:
-                print(f"{name}: failed\n{err}")
+                print(f"{NAMES[kind]}: failed\n{err}")
                 continue
             s = score(docs, truth, res["drops"])
+            if kind == "jingxuan":
+                passes = res["passes"]
             rows.append(
                 {
-                    "system": name,
+                    "system": NAMES[kind],
                     "seconds": res["seconds"],
                     "docs/s": round(len(docs) / res["seconds"]),
+                    "CPU s": res.get("cpu"),
                     "peak RSS MB": round(rss / 1024),
                     "dropped": s["dropped"],
                     "precision": s["precision"],
                     "recall": s["recall"],
                     "f1": s["f1"],
                     "twins": s["recall twins"],
+                    "docs": len(docs),
                 }
             )
-            print(f"  done: {name}", flush=True)
+            print(f"  done: {NAMES[kind]} ({res['seconds']:.2f} s)", flush=True)
     peers = [r for r in rows if not r["system"].startswith("jingxuan")]
-    if rows and peers and rows[0]["system"].startswith("jingxuan"):
+    if peers:
         best = max(peers, key=lambda r: r["docs/s"])
         for r in rows:
             r["x fastest peer"] = r["docs/s"] / best["docs/s"]
-    print()
+    return rows, passes
+
+
+def main() -> None:
+    sys.path.insert(0, str(REPO / "bench"))
+    sys.path.insert(0, str(REPO))
+    from dedup_eval import table
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--docs", default="16656", help="corpus sizes, comma-separated (16656 = the unscaled corpus)")
+    ap.add_argument("--systems", default=",".join(SYSTEMS), help=f"subset of {','.join(SYSTEMS)}")
+    ap.add_argument("--shards", type=int, default=4, help="input shards for jingxuan")
+    args = ap.parse_args()
+    systems = [s for s in args.systems.split(",") if s]
+    unknown = set(systems) - set(SYSTEMS)
+    if unknown:
+        ap.error(f"unknown systems {sorted(unknown)}")
     print(
-        table(
-            rows,
-            [
-                "system",
-                "seconds",
-                "docs/s",
-                "x fastest peer",
-                "peak RSS MB",
-                "dropped",
-                "precision",
-                "recall",
-                "f1",
-                "twins",
-            ],
-        )
+        "text-dedup: skipped, needs Python >= 3.12 (this machine has "
+        f"{sys.version_info.major}.{sys.version_info.minor})"
     )
+    summary = []
+    for n in [int(x) for x in args.docs.split(",")]:
+        rows, passes = run_size(n, systems, args.shards)
+        print()
+        print(table(rows, COLUMNS))
+        if passes:
+            print("\njingxuan wall time by pass:")
+            total = sum(passes.values())
+            print(
+                table(
+                    [{"pass": k, "seconds": v, "share": v / total} for k, v in passes.items()],
+                    ["pass", "seconds", "share"],
+                )
+            )
+        me = next((r for r in rows if r["system"].startswith("jingxuan")), None)
+        peers = [r for r in rows if r is not me]
+        if me and peers:
+            best = max(peers, key=lambda r: r["docs/s"])
+            summary.append(
+                {
+                    "docs": me["docs"],
+                    "jingxuan docs/s": me["docs/s"],
+                    "fastest peer": best["system"],
+                    "peer docs/s": best["docs/s"],
+                    "x fastest peer": me["docs/s"] / best["docs/s"],
+                    "x by CPU s": best["CPU s"] / me["CPU s"] if me["CPU s"] and best["CPU s"] else None,
+                    "jingxuan f1": me["f1"],
+                    "best peer f1": max(r["f1"] for r in peers),
+                }
+            )
+    if summary:
+        print("\nsummary:")
+        print(table(summary, list(summary[0])))
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         sys.path.insert(0, str(REPO / "bench"))
         sys.path.insert(0, str(REPO))
-        kind, corpus, work, out = sys.argv[2:6]
+        kind, corpus, shards, work, out = sys.argv[2:7]
         os.makedirs(work, exist_ok=True)
         if kind == "jingxuan":
-            result = worker_jingxuan(corpus, work)
+            result = worker_jingxuan(corpus, work, int(shards))
         else:
             result = worker_datasketch(corpus, work, fast=kind == "datasketch-xxh")
         with open(out, "w") as f:

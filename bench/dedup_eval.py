@@ -30,6 +30,7 @@ SHARED = Path(os.environ.get("JINGXUAN_SHARED", REPO.parent / "shared"))
 RATES = (0.01, 0.03, 0.05, 0.10)
 PER_CATEGORY = 300
 NATURAL_MIN_JACCARD = 0.5
+REPLICA_RATE = 0.10
 
 
 def _edit(text: str, rate: float, rng: random.Random, alphabet: str) -> str:
@@ -55,9 +56,7 @@ def _shuffle(text: str, rng: random.Random) -> str:
     return ("\n" if "\n" in text else "").join(parts)
 
 
-def build_corpus(seed: int = 0, per_category: int = PER_CATEGORY) -> tuple[list[dict], dict]:
-    """Documents [{id, text}] and truth {id: (family, category)} for planted copies and their originals."""
-    rng = random.Random(seed)
+def _base_docs() -> list[dict]:
     base = []
     for path in sorted((SHARED / "corpora" / "docs").glob("*.jsonl")):
         for line in path.read_text(encoding="utf-8").split("\n"):
@@ -66,7 +65,32 @@ def build_corpus(seed: int = 0, per_category: int = PER_CATEGORY) -> tuple[list[
             row = json.loads(line)
             if row.get("text"):
                 base.append({"id": row["id"], "text": row["text"]})
+    return base
+
+
+def _substitute(texts: list[str], rate: float, rng: random.Random, alphabet: str) -> list[str]:
+    """The same random substitutions (positions and characters) applied to texts of equal length."""
+    chars = [list(t) for t in texts]
+    n = len(chars[0])
+    for _ in range(round(rate * n)):
+        i, c = rng.randrange(n), rng.choice(alphabet)
+        for cs in chars:
+            cs[i] = c
+    return ["".join(cs) for cs in chars]
+
+
+def build_corpus(seed: int = 0, per_category: int = PER_CATEGORY, replica: int = 0) -> tuple[list[dict], dict]:
+    """Documents [{id, text}] and truth {id: (family, category)} for planted copies and their originals.
+
+    `replica` > 0 makes another corpus of the same make-up for scaling: every base text (and both sides of every
+    twin pair of equal length) first gets REPLICA_RATE of its characters substituted, so replicas are not
+    near-duplicates of each other (true Jaccard ~0.4), then copies are planted as in replica 0."""
+    rng = random.Random(seed + 1_000_003 * replica)
+    base = _base_docs()
     alphabet = "".join(sorted({c for d in base[::50] for c in d["text"] if "\u4e00" <= c <= "\u9fff"}))
+    tag = f"~r{replica}" if replica else ""
+    if replica:
+        base = [{"id": d["id"] + tag, "text": _substitute([d["text"]], REPLICA_RATE, rng, alphabet)[0]} for d in base]
     long_docs = [d for d in base if len(d["text"]) >= 100]
     picks = rng.sample(long_docs, per_category * (len(RATES) + 1))
     docs, truth = list(base), {}
@@ -74,16 +98,34 @@ def build_corpus(seed: int = 0, per_category: int = PER_CATEGORY) -> tuple[list[
     for c, cat in enumerate(cats):
         for j, orig in enumerate(picks[c * per_category : (c + 1) * per_category]):
             text = _edit(orig["text"], RATES[c], rng, alphabet) if c < len(RATES) else _shuffle(orig["text"], rng)
-            copy_id = f"planted-{c}-{j}"
+            copy_id = f"planted-{c}-{j}{tag}"
             docs.append({"id": copy_id, "text": text})
             truth[copy_id] = (orig["id"], cat)
     twins = SHARED / "corpora" / "neardup" / "neardup_cmmlu_cross_script_pairs.jsonl"
     for j, line in enumerate(twins.read_text(encoding="utf-8").strip().split("\n")):
         p = json.loads(line)
-        a, b = f"twin-{j}-a", f"twin-{j}-b"
-        docs += [{"id": a, "text": p["text_a"]}, {"id": b, "text": p["text_b"]}]
+        ta, tb = p["text_a"], p["text_b"]
+        if replica:
+            if len(ta) != len(tb):
+                continue
+            ta, tb = _substitute([ta, tb], REPLICA_RATE, rng, alphabet)
+        a, b = f"twin-{j}-a{tag}", f"twin-{j}-b{tag}"
+        docs += [{"id": a, "text": ta}, {"id": b, "text": tb}]
         truth[b] = (a, "twins")
     rng.shuffle(docs)
+    return docs, truth
+
+
+def scaled_corpus(n_docs: int, seed: int = 0) -> tuple[list[dict], dict]:
+    """`build_corpus` replicas (replica 0 is the unscaled corpus) until about `n_docs` documents, shuffled."""
+    docs, truth = build_corpus(seed)
+    replicas = max(1, round(n_docs / len(docs)))
+    for r in range(1, replicas):
+        d, t = build_corpus(seed, replica=r)
+        docs += d
+        truth.update(t)
+    if replicas > 1:
+        random.Random(seed).shuffle(docs)
     return docs, truth
 
 
@@ -132,36 +174,46 @@ def score(docs: list[dict], truth: dict, drops: dict[str, str], ngram: int = 5) 
     return out
 
 
-def run_jingxuan(docs: list[dict], workdir: str, workers: int = 2, **params) -> tuple[dict[str, str], float]:
-    """Run minhash_dedup over `docs` in 4 shards on a process pool; returns (drops, seconds)."""
-    from concurrent.futures import ProcessPoolExecutor
-
+def write_shards(ids: list[str], texts: list[str], directory: str, n_shards: int = 4) -> list[str]:
+    """`n_shards` input shards (Arrow IPC stream) of consecutive documents, as the pipeline hands them over."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from pipeline.shards import write_shard
+
+    paths = []
+    for s in range(n_shards):
+        lo, hi = s * len(ids) // n_shards, (s + 1) * len(ids) // n_shards
+        batch = pa.RecordBatch.from_pydict({"id": pa.array(ids[lo:hi], pa.string()), "text": pa.array(texts[lo:hi])})
+        path = os.path.join(directory, "input", f"shard-{s:05d}.arrow")
+        write_shard(path, [batch])
+        paths.append(path)
+    return paths
+
+
+def run_shards(paths: list[str], workdir: str, workers: int = 2, **params) -> tuple[dict[str, str], dict]:
+    """Run minhash_dedup over shard files on a process pool: (drops {dropped id: matched id}, stage report)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    import pyarrow.parquet as pq
+
     from stages.dedup.minhash import MinHashDedup
     from stages.testing import local_context
 
-    t0 = time.perf_counter()
-    n_shards = 4
-    paths = []
-    for s in range(n_shards):
-        part = docs[s * len(docs) // n_shards : (s + 1) * len(docs) // n_shards]
-        batch = pa.RecordBatch.from_pydict(
-            {"id": pa.array([d["id"] for d in part], pa.string()), "text": pa.array([d["text"] for d in part])}
-        )
-        path = os.path.join(workdir, "input", f"shard-{s:05d}.arrow")
-        write_shard(path, [batch])
-        paths.append(path)
     with ProcessPoolExecutor(workers) as pool:
         ctx = local_context(workdir, "minhash_dedup", map=lambda fn, items: list(pool.map(fn, items)))
-        stage = MinHashDedup(incremental=False, **params)
-        result = stage.run(paths, ctx)
+        result = MinHashDedup(incremental=False, **params).run(paths, ctx)
     drops = {}
     for p in result.rejected:
         t = pq.read_table(p, columns=["id", "detail"]).to_pydict()
         drops.update(zip(t["id"], t["detail"], strict=True))
+    return drops, result.report
+
+
+def run_jingxuan(docs: list[dict], workdir: str, workers: int = 2, **params) -> tuple[dict[str, str], float]:
+    """Run minhash_dedup over `docs` in 4 shards on a process pool; returns (drops, seconds)."""
+    t0 = time.perf_counter()
+    paths = write_shards([d["id"] for d in docs], [d["text"] for d in docs], workdir)
+    drops, _ = run_shards(paths, workdir, workers, **params)
     return drops, time.perf_counter() - t0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from typing import Literal
 
 import numpy as np
@@ -62,6 +63,19 @@ def rank_order(keys: np.ndarray, lengths: np.ndarray, quality: np.ndarray, keep:
     return [keys, -lengths]
 
 
+def link_or_copy(src: str, dest: str) -> None:
+    """`dest` becomes `src`'s bytes: a hard link (no copy) where the file system allows, else a copy; atomic."""
+    os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
+    tmp = dest + ".tmp"
+    if os.path.lexists(tmp):
+        os.remove(tmp)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dest)
+
+
 def rewrite_shard(
     shard: str,
     out: str,
@@ -73,11 +87,22 @@ def rewrite_shard(
     keep_text: bool,
     cluster_rows: np.ndarray | None = None,
     cluster_ids: list[str] | None = None,
+    rows: int | None = None,
+    chars: int | None = None,
 ) -> dict:
     """Copy a shard without `drop_rows` (sorted row numbers), record them in the ledger with their detail, and
-    (MinHash) set `_dup_cluster` for `cluster_rows`. Returns StageStats as a dict."""
+    (MinHash) set `_dup_cluster` for `cluster_rows`. Returns StageStats as a dict, with `rejected`: the ledger
+    file, or None when nothing was dropped (no file written).
+
+    A shard that loses nothing and gains no column (exact dedup) is hard-linked, not rewritten, when `rows` and
+    `chars` (its documents and characters, known from the first pass) are given."""
     stats = StageStats()
-    n_total = sum(b.num_rows for b in read_shard(shard, ["id"]))
+    if not len(drop_rows) and cluster_rows is None and rows is not None and chars is not None:
+        link_or_copy(shard, out)
+        stats.docs_in = stats.docs_out = rows
+        stats.chars_in = stats.chars_out = chars
+        return {**stats.to_dict(), "rejected": None}
+    n_total = rows if rows is not None else sum(b.num_rows for b in read_shard(shard, ["id"]))
     drop = np.zeros(n_total, bool)
     drop[drop_rows] = True
     detail = np.full(n_total, None, object)
@@ -102,12 +127,11 @@ def rewrite_shard(
                 batch = (
                     batch.set_column(idx, "_dup_cluster", col) if idx >= 0 else batch.append_column("_dup_cluster", col)
                 )
-            kept = batch.filter(pa.array(~d))
+            batch_chars = text_chars(batch)
             stats.docs_in += n
-            stats.chars_in += text_chars(batch)
-            stats.docs_out += kept.num_rows
-            stats.chars_out += text_chars(kept)
+            stats.chars_in += batch_chars
             if d.any():
+                kept = batch.filter(pa.array(~d))
                 gone = batch.filter(pa.array(d))
                 rejected.append(
                     rejected_batch(
@@ -120,6 +144,11 @@ def rewrite_shard(
                 )
                 stats.docs_rejected += gone.num_rows
                 stats.reasons[reason] += gone.num_rows
+                stats.chars_out += text_chars(kept)
+            else:
+                kept = batch
+                stats.chars_out += batch_chars
+            stats.docs_out += kept.num_rows
             if kept.num_rows or w.schema is None:
                 w.write(kept)
             row += n
@@ -127,5 +156,7 @@ def rewrite_shard(
         w.abort()
         raise
     w.close(empty_schema=empty_schema)
+    if not rejected:
+        return {**stats.to_dict(), "rejected": None}
     write_parquet(rejected_path, rejected, REJECTED_SCHEMA)
-    return stats.to_dict()
+    return {**stats.to_dict(), "rejected": rejected_path}

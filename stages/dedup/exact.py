@@ -9,7 +9,8 @@ Three passes, each a `ctx.map` over small items, so no process holds more than o
 1. per shard: (key, shard, row, length, quality, id) into `buckets` Arrow files partitioned by key hash;
 2. per bucket: the winner of each key by the keep policy; drop lists (row -> kept id) per shard;
 3. per shard: the shard rewritten without its dropped rows (order kept); drops go to the ledger as
-   `exact_duplicate` with the kept document's id as detail.
+   `exact_duplicate` with the kept document's id as detail. A shard that loses nothing is hard-linked (same
+   bytes, no copy) and has no ledger file.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
+from pydantic import Field
 
 from pipeline.shards import read_shard, shard_rows
 from stages.base import GlobalContext, GlobalResult, GlobalStage
@@ -57,6 +59,7 @@ def _key_pass(item: dict) -> dict:
         )
         row += n
     table = pa.concat_tables(parts) if parts else None
+    chars = int(pc.sum(table.column("length")).as_py() or 0) if table is not None else 0
     written = []
     for b in range(item["buckets"]):
         path = os.path.join(item["dir"], f"s{item['no']:05d}-b{b:04d}.arrow")
@@ -66,7 +69,7 @@ def _key_pass(item: dict) -> dict:
         if part.num_rows:
             write_table(path, part)
             written.append(b)
-    return {"rows": row, "has_quality": has_quality, "buckets": written}
+    return {"rows": row, "chars": chars, "has_quality": has_quality, "buckets": written}
 
 
 def _bucket_pass(item: dict) -> dict:
@@ -114,7 +117,16 @@ def _rewrite_pass(item: dict) -> dict:
     else:
         rows, detail = np.zeros(0, np.int64), []
     return rewrite_shard(
-        item["shard"], item["out"], item["rejected"], item["stage"], REASON, rows, detail, item["keep_text"]
+        item["shard"],
+        item["out"],
+        item["rejected"],
+        item["stage"],
+        REASON,
+        rows,
+        detail,
+        item["keep_text"],
+        rows=item["rows"],
+        chars=item["chars"],
     )
 
 
@@ -126,8 +138,10 @@ class ExactDedup(GlobalStage):
     name: ClassVar[str] = "exact_dedup"
     version: ClassVar[str] = "1"
 
-    keep: Keep = "first"
-    buckets: int | None = None  # key partitions for pass 2; default: one per million documents, at least 4
+    keep: Keep = Field("first", description="which copy stays: first (seen), longest, best_quality")
+    buckets: int | None = Field(
+        None, ge=1, description="key partitions of pass 2 (default: one per million documents, at least 4)"
+    )
 
     def run(self, shards: list[str], ctx: GlobalContext) -> GlobalResult:
         t_start = time.perf_counter()
@@ -136,13 +150,18 @@ class ExactDedup(GlobalStage):
         buckets = self.buckets or max(4, math.ceil(n_docs / _ROWS_PER_BUCKET))
         p1 = os.path.join(ctx.work_dir, "exact", "keys")
         p2 = os.path.join(ctx.work_dir, "exact", "drops")
+        timings = {}
+        t0 = time.perf_counter()
         res1 = ctx.map(_key_pass, [{"shard": s, "no": i, "dir": p1, "buckets": buckets} for i, s in enumerate(shards)])
+        timings["keys"] = time.perf_counter() - t0
         use_quality = any(r["has_quality"] for r in res1)
         items = []
         for b in range(buckets):
             files = [(i, os.path.join(p1, f"s{i:05d}-b{b:04d}.arrow")) for i, r in enumerate(res1) if b in r["buckets"]]
             items.append({"bucket": b, "files": files, "dir": p2, "keep": self.keep, "use_quality": use_quality})
+        t0 = time.perf_counter()
         res2 = ctx.map(_bucket_pass, items)
+        timings["buckets"] = time.perf_counter() - t0
         drop_files: dict[int, list[str]] = {}
         for r in res2:
             for no, path in r["drops"].items():
@@ -155,22 +174,29 @@ class ExactDedup(GlobalStage):
                 "stage": stage,
                 "drop_files": drop_files.get(i, []),
                 "keep_text": ctx.keep_rejected_text,
+                "rows": r["rows"],
+                "chars": r["chars"],
             }
-            for i, s in enumerate(shards)
+            for i, (s, r) in enumerate(zip(shards, res1, strict=True))
         ]
+        t0 = time.perf_counter()
         res3 = ctx.map(_rewrite_pass, items)
+        timings["rewrite"] = time.perf_counter() - t0
+        rejected = [p for p in (r.pop("rejected") for r in res3) if p]
         stats = StageStats()
         for r in res3:
             stats = stats + StageStats.from_dict(r)
         stats.seconds = time.perf_counter() - t_start
         return GlobalResult(
             shards=[it["out"] for it in items],
-            rejected=[it["rejected"] for it in items],
+            rejected=rejected,
             stats=stats,
             report={
                 "keep": self.keep,
                 "buckets": buckets,
                 "duplicate_groups": sum(r["groups"] for r in res2),
                 "dropped": stats.docs_rejected,
+                "shards_unchanged": sum(not it["drop_files"] for it in items),
+                "seconds": {k: round(v, 3) for k, v in timings.items()},
             },
         )

@@ -2,12 +2,16 @@
 
 Passes (each `ctx.map` over small items; no process holds the corpus's text):
 1. per shard: fold, shingle, signatures (numpy, datasketch `affine32` conventions) and one 64-bit hash per band,
-   written as Arrow (`bands`), `.npy` (signatures) and Arrow (`meta`: id, length, quality);
-2. per band: that band's hashes of every shard (and of the persistent index) sorted; each member of a bucket is
+   written as Arrow (`bands`), `.npy` (signatures) and Arrow (`meta`: id, length, quality); the fold is ~60% of
+   this pass's CPU;
+2. per band: that band's hashes of every shard (and of the persistent index); a plain sort finds the repeated
+   hashes and only their members are ordered into buckets; each member of a bucket is
    linked to the bucket's first (not all pairs); with `verify`, a link needs the estimated Jaccard of the full
    signatures >= threshold (members that fail are re-linked among themselves, up to 4 rounds);
 3. one process: union-find over the verified links (memory ~ duplicates, not corpus), keep policy per cluster;
-4. per shard: rewrite without the dropped rows; kept rows get `_dup_cluster`; kept documents join the index.
+4. per shard: rewrite without the dropped rows; kept rows get `_dup_cluster`; kept documents join the index. Every
+   output shard is rewritten, even one that loses nothing, so that all carry `_dup_cluster` (the schema of the
+   stage's output does not depend on where duplicates fell); a shard without drops writes no ledger file.
 
 `_dup_cluster` is the id of the kept document of the row's cluster (the row's own id when it is the kept one),
 null for a document without near-duplicates. A dropped row's ledger detail is that same id — a document of an
@@ -27,6 +31,7 @@ from typing import ClassVar, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import Field
 
 from pipeline.shards import read_shard, write_json
 from stages.base import GlobalContext, GlobalResult, GlobalStage
@@ -142,6 +147,20 @@ def _star(keys: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     return first[~start], keys[~start], group[~start]
 
 
+def _buckets(h: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Members of buckets (equal band hash `h`) with two or more members: (keys, bucket number), by bucket and
+    then by key (`k` ascends on input). A plain sort (SIMD, ~20x faster than a stable argsort) finds the hash
+    values that repeat; only their members are argsorted."""
+    hs = np.sort(h)
+    rep = np.unique(hs[1:][hs[1:] == hs[:-1]])
+    if not len(rep):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    pos = np.minimum(np.searchsorted(rep, h), len(rep) - 1)
+    sel = np.flatnonzero(rep[pos] == h)
+    order = np.argsort(pos[sel], kind="stable")  # keys ascend within a bucket
+    return k[sel][order], pos[sel][order]
+
+
 def _band_pass(item: dict) -> dict:
     band, n_index = item["band"], item["n_index"]
     sources = Sources(item["sources"])
@@ -153,14 +172,8 @@ def _band_pass(item: dict) -> dict:
         ks.append(idx.astype(np.int64) + sources.offsets[s])
     h = np.concatenate(hs) if hs else np.zeros(0, np.uint64)
     k = np.concatenate(ks) if ks else np.zeros(0, np.int64)
-    order = np.argsort(h, kind="stable")  # keys ascend within equal hashes
-    h, k = h[order], k[order]
-    start = np.r_[True, h[1:] != h[:-1]] if len(h) else np.zeros(0, bool)
-    group = np.cumsum(start) - 1
-    size = np.bincount(group) if len(group) else np.zeros(0, np.int64)
-    multi = size[group] > 1 if len(group) else np.zeros(0, bool)
-    k, group = k[multi], group[multi]
-    del h, start, order
+    k, group = _buckets(h, k)
+    del h
     u, v, g = _star(k, group)
     new = v >= n_index  # links between two index documents were settled by earlier runs
     u, v, g = u[new], v[new], g[new]
@@ -207,6 +220,7 @@ def _rewrite_pass(item: dict) -> dict:
         item["keep_text"],
         cluster_rows=rows[~drop],
         cluster_ids=list(cluster[~drop]),
+        rows=item["rows"],
     )
     part = item.get("index_part")
     if part:
@@ -238,15 +252,15 @@ class MinHashDedup(GlobalStage):
     version: ClassVar[str] = "1"
     adds: ClassVar[tuple[str, ...]] = ("_dup_cluster",)
 
-    threshold: float = 0.8
-    num_perm: int = 128
-    ngram: int = 5
-    tokenizer: Literal["char", "jieba"] = "char"
-    seed: int = 1
-    verify: bool = True
-    keep: Keep = "first"
-    index_dir: str | None = None
-    incremental: bool = True
+    threshold: float = Field(0.8, gt=0, le=1, description="Jaccard similarity that makes two documents duplicates")
+    num_perm: int = Field(128, ge=8, description="MinHash permutations; bands x rows are chosen from these")
+    ngram: int = Field(5, ge=1, description="shingle length (characters, or words with tokenizer: jieba)")
+    tokenizer: Literal["char", "jieba"] = Field("char", description="shingles of characters or of jieba words")
+    seed: int = Field(1, description="seed of the permutations (datasketch's convention)")
+    verify: bool = Field(True, description="keep only band candidates whose estimated Jaccard passes threshold")
+    keep: Keep = Field("first", description="which cluster member stays: first, longest, best_quality")
+    index_dir: str | None = Field(None, description="persistent index folder (default: the run's index/)")
+    incremental: bool = Field(True, description="match against the index of earlier runs and add this run's")
 
     def lsh_params(self) -> dict:
         bands, rows = optimal_param(self.threshold, self.num_perm)
@@ -377,6 +391,7 @@ class MinHashDedup(GlobalStage):
                 "bands": items[i]["bands"],
                 "sig": items[i]["sig"],
                 "meta": items[i]["meta"],
+                "rows": res1[i]["rows"],
                 "run": run_name,
             }
             if seg_dir:
@@ -385,6 +400,7 @@ class MinHashDedup(GlobalStage):
         res4 = ctx.map(_rewrite_pass, items4)
         timings["rewrite"] = time.perf_counter() - t0
         index_rows = [int(r.pop("index_rows", 0)) for r in res4]
+        rejected = [p for p in (r.pop("rejected") for r in res4) if p]
         if index is not None:
             os.makedirs(index.segments_dir, exist_ok=True)
             index.write_params(params)
@@ -417,7 +433,7 @@ class MinHashDedup(GlobalStage):
             {
                 "clusters": clusters_path,
                 "shards": [it["out"] for it in items4],
-                "rejected": [it["rejected"] for it in items4],
+                "rejected": rejected,
                 "ngram": self.ngram,
                 "tokenizer": self.tokenizer,
                 "threshold": self.threshold,
@@ -426,7 +442,7 @@ class MinHashDedup(GlobalStage):
         )
         return GlobalResult(
             shards=[it["out"] for it in items4],
-            rejected=[it["rejected"] for it in items4],
+            rejected=rejected,
             stats=stats,
             report=report,
         )

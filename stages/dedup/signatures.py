@@ -7,18 +7,25 @@ MurmurHash3 finaliser and permuted by `a * h + b mod 2^32` (odd `a`), with `a, b
 `np.random.RandomState(seed)` as `datasketch.MinHash(num_perm, seed)` draws them. So a signature here equals
 `MinHash(num_perm=..., seed=..., hashfunc=lambda h: h)` updated with `shingle_hashes(...)` (tested).
 
-Per document the (num_perm, n_shingles) block is computed and reduced with `min(axis=1)`; long documents are
-cut into column chunks so memory stays bounded whatever the document length.
+Documents are processed in groups of ~16k characters: the group's shingle hashes, then one (num_perm, shingles)
+product `a * h + b` in a reused per-process buffer, reduced per document with `np.minimum.reduceat` along the
+shingle axis (the per-document `min(axis=1)` layout; reducing along axis 0 is ~8x slower). Small arrays stay in
+cache and fresh temporaries are not page-faulted in: ~1.7x faster than whole-batch arrays with a Python loop
+over documents. Long documents are cut into column blocks, so memory is bounded whatever the length.
 """
 
 from __future__ import annotations
+
+import itertools
+from functools import cache
 
 import numpy as np
 
 HASH_SCHEME = "datasketch-affine32/fmix32;shingle=poly64-fmix64-hi32"
 EMPTY = np.uint32(0xFFFFFFFF)
 _POLY = np.uint64(0x100000001B3)  # odd multiplier of the rolling hash
-_CHUNK = 4096  # shingle columns per permutation block: 128 x 4096 x 4 B = 2 MB, stays in cache
+_CHUNK = 16384  # shingle columns per permutation block (8 MB at 128 permutations); longer documents are cut
+_GROUP = 1 << 14  # characters hashed and reduced together
 
 
 def _fmix32(h: np.ndarray) -> np.ndarray:
@@ -112,65 +119,94 @@ def word_shingle_hashes(texts: list[str], n: int) -> tuple[np.ndarray, np.ndarra
     return _windows(flat, lengths, n)
 
 
+@cache
+def _buffer(num_perm: int) -> np.ndarray:
+    """The product buffer, one per process: a fresh 16 MB array per block would be page-faulted in each time."""
+    return np.empty((num_perm, 2 * _CHUNK), np.uint32)
+
+
+def _segment_min(mixed: np.ndarray, starts: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(num_perm, len(starts)): per permutation, the minimum of `a * mixed + b` over each segment
+    `[starts[i], starts[i + 1])` (the last runs to the end). The (num_perm, columns) product is formed in blocks of
+    `_CHUNK` columns in one reused buffer, so it stays in cache; a segment crossing a block boundary is split
+    there and its parts are reduced again at the end."""
+    total = len(mixed)
+    a2, b2 = a[:, None], b[:, None]
+    buf = _buffer(len(a))
+    if total <= buf.shape[1]:  # one block: a group of `_GROUP` characters, or a document of up to 2 blocks
+        blk = buf[:, :total]
+        np.multiply(a2, mixed[None, :], out=blk)
+        blk += b2
+        return np.minimum.reduceat(blk, starts, axis=1)
+    block_starts = np.arange(0, total, _CHUNK)
+    cuts = np.union1d(starts, block_starts)
+    out = np.empty((len(a), len(cuts)), np.uint32)
+    bounds = np.searchsorted(cuts, np.r_[block_starts, total])
+    for c, lo in enumerate(block_starts.tolist()):
+        hi = min(lo + _CHUNK, total)
+        blk = buf[:, : hi - lo]
+        np.multiply(a2, mixed[None, lo:hi], out=blk)
+        blk += b2
+        s0, s1 = bounds[c], bounds[c + 1]
+        out[:, s0:s1] = np.minimum.reduceat(blk, cuts[s0:s1] - lo, axis=1)
+    if len(cuts) == len(starts):
+        return out
+    return np.minimum.reduceat(out, np.searchsorted(cuts, starts), axis=1)
+
+
 def minhash(hashes: np.ndarray, counts: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Signatures (n_docs, num_perm) uint32 from concatenated shingle hashes; a document without shingles
     gets all 0xFFFFFFFF (datasketch's empty MinHash)."""
-    num_perm = len(a)
-    sig = np.full((len(counts), num_perm), EMPTY, np.uint32)
-    mixed = _fmix32(hashes)
-    a2, b2 = a[:, None], b[:, None]
-    ends = np.cumsum(counts)
-    starts = ends - counts
-    # Group consecutive short documents into blocks and reduce each block with one reduceat call.
-    d, n_docs = 0, len(counts)
-    while d < n_docs:
-        if counts[d] == 0:
-            d += 1
-            continue
-        if counts[d] > _CHUNK:
-            acc = sig[d]
-            for s in range(int(starts[d]), int(ends[d]), _CHUNK):
-                block = a2 * mixed[None, s : min(s + _CHUNK, int(ends[d]))]
-                block += b2
-                acc = np.minimum(acc, block.min(axis=1))
-            sig[d] = acc
-            d += 1
-            continue
-        e = d
-        while e < n_docs and counts[e] <= _CHUNK and ends[e] - starts[d] <= _CHUNK:
-            e += 1
-        docs = np.arange(d, e)
-        docs = docs[counts[d:e] > 0]
-        lo, hi = int(starts[d]), int(ends[e - 1])
-        block = a2 * mixed[None, lo:hi]
-        block += b2
-        sig[docs] = np.minimum.reduceat(block, starts[docs] - lo, axis=1).T
-        d = e
+    sig = np.full((len(counts), len(a)), EMPTY, np.uint32)
+    if len(hashes) == 0:
+        return sig
+    nz = np.flatnonzero(counts)
+    starts = (np.cumsum(counts) - counts)[nz]
+    sig[nz] = _segment_min(_fmix32(hashes), starts, a, b).T
     return sig
 
 
 def signatures(
     folded: list[str], num_perm: int, ngram: int, seed: int, tokenizer: str = "char"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(signatures (n, num_perm) uint32, has_shingles bool) for script-folded texts."""
+    """(signatures (n, num_perm) uint32, has_shingles bool) for script-folded texts.
+
+    Character shingles are hashed and reduced in groups of about `_GROUP` characters, so every intermediate
+    array stays small (in cache, no page faults on fresh temporaries): ~3x faster than whole-batch arrays."""
     a, b = permutations(num_perm, seed)
-    fn = char_shingle_hashes if tokenizer == "char" else word_shingle_hashes
-    hashes, counts = fn(folded, ngram)
-    return minhash(hashes, counts, a, b), counts > 0
+    if tokenizer != "char":
+        hashes, counts = word_shingle_hashes(folded, ngram)
+        return minhash(hashes, counts, a, b), counts > 0
+    n = len(folded)
+    lengths = np.fromiter(map(len, folded), np.int64, n)
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    group = starts // _GROUP
+    bounds = [*np.flatnonzero(np.r_[True, group[1:] != group[:-1]]).tolist(), n] if n else [0]
+    sig = np.empty((n, num_perm), np.uint32)
+    for x, y in itertools.pairwise(bounds):
+        cps = np.frombuffer("".join(folded[x:y]).encode("utf-32-le"), np.uint32).astype(np.uint64)
+        hashes, counts = _windows(cps, lengths[x:y], ngram)
+        sig[x:y] = minhash(hashes, counts, a, b)
+    return sig, lengths > 0
 
 
 def band_hashes(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """(n, bands) uint64: a 64-bit hash of each band's `rows` values (collisions ~ n^2 / 2^64)."""
     n = sig.shape[0]
-    out = np.empty((n, bands), np.uint64)
-    s = sig.astype(np.uint64)
+    out = np.empty((bands, n), np.uint64)
+    s = np.ascontiguousarray(sig[:, : bands * rows].T, dtype=np.uint64)  # one contiguous row per permutation
+    mult, shift = np.uint64(0x100000001B3), np.uint64(29)
+    tmp = np.empty(n, np.uint64)
     for i in range(bands):
-        h = np.full(n, ((i + 1) * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF, np.uint64)
+        h = out[i]
+        h.fill(((i + 1) * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF)
         for j in range(i * rows, (i + 1) * rows):
-            h = (h ^ s[:, j]) * np.uint64(0x100000001B3)
-            h = h ^ (h >> np.uint64(29))
-        out[:, i] = h
-    return out
+            h ^= s[j]
+            h *= mult
+            np.right_shift(h, shift, out=tmp)
+            h ^= tmp
+    return out.T
 
 
 def estimated_jaccard(sig_u: np.ndarray, sig_v: np.ndarray) -> np.ndarray:

@@ -83,3 +83,15 @@ def test_deterministic_bytes(tmp_path):
     b = run_global(ExactDedup(), shards, str(tmp_path / "b"))
     for x, y in zip(a.shards + a.rejected, b.shards + b.rejected, strict=True):
         assert Path(x).read_bytes() == Path(y).read_bytes()
+
+
+def test_shard_without_drops_is_linked_not_rewritten(tmp_path):
+    shards = [make_batch(["一", "二"], ["1", "2"]), make_batch(["三", "一"], ["3", "4"])]
+    r = run_global(ExactDedup(), shards, str(tmp_path))
+    src = tmp_path / "input" / "shard-00000.arrow"
+    assert Path(r.shards[0]).read_bytes() == src.read_bytes()
+    assert Path(r.shards[0]).stat().st_ino == src.stat().st_ino  # a hard link on one file system
+    assert len(r.rejected) == 1  # no ledger file for the shard that lost nothing
+    assert ledger(r) == {"4": ("exact_duplicate", "1")}
+    assert (r.stats.docs_in, r.stats.docs_out, r.stats.chars_in, r.stats.chars_out) == (4, 3, 4, 3)
+    assert r.report["shards_unchanged"] == 1

@@ -147,6 +147,13 @@ def test_conservation_empty_texts_and_shards(tmp_path):
     assert r.report["documents_without_shingles"] == 2  # never matched to each other
 
 
+def test_shard_without_drops_gets_cluster_column_and_no_ledger(tmp_path):
+    shards = [make_batch([OTHER], ["o"]), make_batch([A], ["a"]), make_batch([NEAR], ["n"])]
+    r = run_global(MinHashDedup(), shards, str(tmp_path))
+    assert len(r.rejected) == 1 and ledger(r) == {"n": ("near_duplicate", "a")}
+    assert [read_all([s]).column("_dup_cluster").to_pylist() for s in r.shards] == [[None], ["a"], []]
+
+
 def test_deterministic_bytes(tmp_path):
     shards = [make_batch([A, NEAR, OTHER], ["a", "n", "o"]), make_batch([FAR, A + "。"], ["f", "a2"])]
     a = run_global(MinHashDedup(), shards, str(tmp_path / "a"))

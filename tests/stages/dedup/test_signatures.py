@@ -36,12 +36,30 @@ def test_signature_equals_datasketch_minhash():
 
 
 def test_long_document_is_chunked_with_same_result():
-    text = distinct(20000, 0x4E00)  # 19996 shingles > one 16384-column block
+    import random
+
+    rng = random.Random(3)
+    text = "".join(chr(rng.randrange(0x4E00, 0x9FA5)) for _ in range(50000))  # 49996 shingles: 4 blocks of 16384
     hashes, counts = char_shingle_hashes([text], 5)
     a, b = permutations(64, 1)
     m = MinHash(num_perm=64, seed=1, hashfunc=lambda h: h)
     m.update_batch(hashes.tolist())
     assert np.array_equal(minhash(hashes, counts, a, b)[0], m.hashvalues)
+
+
+def test_signatures_in_groups_equal_one_document_at_a_time():
+    # documents of every size around the 16384-character group and block limits, with empty ones between
+    import random
+
+    rng = random.Random(5)
+    sizes = [0, 3, 5, 16380, 9000, 0, 40000, 1, 16384, 20000, 7, 33000, 4, 0]
+    texts = ["".join(chr(rng.randrange(0x4E00, 0x4E80)) for _ in range(n)) for n in sizes]
+    sig, has = signatures(texts, 32, 5, 2)
+    assert has.tolist() == [n > 0 for n in sizes]
+    a, b = permutations(32, 2)
+    for i, t in enumerate(texts):
+        hashes, counts = char_shingle_hashes([t], 5)
+        assert np.array_equal(sig[i], minhash(hashes, counts, a, b)[0])
 
 
 def test_empty_document_has_no_signature():
