@@ -48,10 +48,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(dry_run(cfg))
         return 0
-    if not args.verbose:
+    if not (args.verbose or args.debug):
         import os
 
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        # Prefect logs a failed flow's traceback at ERROR; this command prints the one-line reason itself
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
     with _progress_bar(enabled=not args.quiet) as progress:
         if cfg.execution.engine == "prefect":
             print(

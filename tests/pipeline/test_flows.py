@@ -32,3 +32,22 @@ def test_sample_curation_through_prefect_opens_with_datasets_and_reruns_skip(rep
     second = run_flow(cfg)
     assert second.skipped_tasks == second.total_tasks
     assert {f: (data / f).read_bytes() for f in os.listdir(data)} == before
+
+
+def test_a_user_error_inside_the_flow_is_one_line_without_a_traceback(tmp_path: Path):
+    import subprocess
+    import sys
+
+    (tmp_path / "legacy.jsonl").write_bytes('{"text": "中文内容"}\n'.encode("gb18030"))
+    (tmp_path / "run.yaml").write_text("input: {paths: [legacy.jsonl]}\noutput: {dir: out}\nstages: [normalize]\n")
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_LOGGING_LEVEL"}  # as a user's shell has it
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "run", str(tmp_path / "run.yaml"), "--quiet"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "legacy.jsonl: not UTF-8 (looks like GBK/GB18030); set input.encoding" in proc.stderr
