@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import platform
@@ -30,7 +31,7 @@ from pipeline import io
 from pipeline.config import RunConfig, StageSpec
 from pipeline.faults import checkpoint
 from pipeline.shards import TMP_SUFFIX, ShardWriter, read_json, read_shard, write_json
-from stages.base import REJECTED_SCHEMA, GlobalContext, GlobalResult, GlobalStage, Stage
+from stages.base import REJECTED_SCHEMA, GlobalContext, GlobalResult, GlobalStage, Stage, text_chars
 from stages.stats import ConservationError, RunStats, StageStats
 
 READ = "read"  # the stage key under which reading (malformed lines, missing text) is counted
@@ -196,7 +197,7 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
     out_path, rejected_path, marker = paths.shard(task.segment.index, task.number)
     if os.path.exists(marker):
         done = read_json(marker)
-        if done.get("key") == task.key and os.path.exists(out_path):
+        if done.get("key") == task.key and os.path.exists(out_path) and "rejected" in done:
             done["skipped"] = True
             return done
     stages = _built_stages(task.segment.specs)
@@ -209,11 +210,10 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
         for batch, read_rejected in _source_batches(task):
             if task.segment.index == 0:
                 n_bad = 0 if read_rejected is None else read_rejected.num_rows
-                read_stats = StageStats(docs_in=batch.num_rows + n_bad, docs_out=batch.num_rows)
-                read_stats.docs_rejected = n_bad
+                chars = text_chars(batch)
+                read_stats = StageStats(batch.num_rows + n_bad, batch.num_rows, n_bad, chars, chars)
                 if n_bad:
                     read_stats.reasons.update(read_rejected.column("reason").to_pylist())
-                read_stats.chars_in = read_stats.chars_out = _chars(batch)
                 stats.add(READ, read_stats)
                 sink.write(read_rejected)
             for stage, spec in zip(stages, task.segment.specs, strict=True):
@@ -234,7 +234,7 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
     except BaseException:
         writer.abort()
         raise
-    sink.close()
+    ledger = sink.close()
     stats.check()
     done = {
         "key": task.key,
@@ -243,6 +243,7 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
         "source": task.source.path if isinstance(task.source, io.InputFile) else task.source,
         "output": out_path,
         "rows": rows,
+        "rejected": ledger,
         "rejected_rows": sink.rows,
         "worker": f"{platform.node()}:{os.getpid()}",
         "stats": stats.to_dict(),
@@ -250,12 +251,6 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
     }
     write_json(marker, done)
     return done
-
-
-def _chars(batch: pa.RecordBatch) -> int:
-    from stages.base import text_chars
-
-    return text_chars(batch)
 
 
 # -- global stages ------------------------------------------------------------------------------------------
@@ -269,21 +264,23 @@ def run_global_segment(
     shards: list[str],
     upstream_key: str,
     map_fn: MapFn,
-) -> tuple[list[str], StageStats, dict[str, Any], str, bool]:
-    """Run (or skip, when its completion marker matches) one global stage; returns its output shards."""
+) -> tuple[dict[str, Any], bool]:
+    """Run (or skip, when its completion marker matches) one global stage. Returns its completion record
+    (key, output shards, ledger parts, stats, report) and whether it was already done."""
     spec = seg.specs[0]
     work = os.path.join(paths.work, f"seg{seg.index:02d}-{spec.key}")
     marker = os.path.join(work, "_done.json")
     key = _hash(cfg.config_hash(), seg.index, spec.key, upstream_key)
     if os.path.exists(marker):
         done = read_json(marker)
-        if done["key"] == key and all(os.path.exists(s) for s in done["shards"]):
-            return done["shards"], StageStats.from_dict(done["stats"]), done["report"], key, True
+        complete = "rejected" in done and all(os.path.exists(p) for p in done["shards"] + done["rejected"])
+        if done["key"] == key and complete:
+            return done, True
     stage = spec.build()
     stage.ensure_setup()
     out_dir = os.path.join(work, "out")
     os.makedirs(out_dir, exist_ok=True)
-    passes = iter(range(1_000_000))
+    passes = itertools.count()
 
     def stage_map(fn: Callable, items: list) -> list:
         checkpoint(f"global:{spec.key}:{next(passes)}")
@@ -308,16 +305,25 @@ def run_global_segment(
         result.stats.seconds = time.perf_counter() - t0
     result.stats.check(spec.key)
     checkpoint(f"global-done:{spec.key}")
+    ledger = []
     for i, part in enumerate(result.rejected):
         dest = os.path.join(paths.rejected, f"seg{seg.index:02d}-{spec.key}-{i:05d}.parquet")
         os.makedirs(paths.rejected, exist_ok=True)
         _relabel_stage(part, dest, spec.key)
+        ledger.append(dest)
     for name, src in result.files.items():
         dest = os.path.join(paths.root, name)
         shutil.copyfile(src, dest + TMP_SUFFIX)
         os.replace(dest + TMP_SUFFIX, dest)
-    write_json(marker, {"key": key, "shards": result.shards, "stats": result.stats.to_dict(), "report": result.report})
-    return result.shards, result.stats, result.report, key, False
+    done = {
+        "key": key,
+        "shards": result.shards,
+        "rejected": ledger,
+        "stats": result.stats.to_dict(),
+        "report": result.report,
+    }
+    write_json(marker, done)
+    return done, False
 
 
 def _relabel_stage(src: str, dest: str, stage_key: str) -> None:
@@ -379,6 +385,7 @@ def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult |
     shard_states: list[dict[str, Any]] = []
     sources: list[io.InputFile | str] = list(inputs)
     source_keys = [f.fingerprint for f in inputs]
+    ledger: list[str] = []  # this run's rejected/ parts; anything else there is left from another config
     skipped = total = 0
     for seg in segments(cfg):
         if seg.kind == "shard":
@@ -389,6 +396,7 @@ def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult |
             results = map_fn(run_shard_task, tasks, label=seg.label)
             for r in results:
                 stats = stats + RunStats.from_dict(r["stats"])
+                ledger += [r["rejected"]] if r["rejected"] else []
                 skipped += bool(r.get("skipped"))
                 shard_states.append({k: r[k] for k in ("segment", "number", "source", "output", "rows", "skipped")})
             total += len(tasks)
@@ -396,21 +404,20 @@ def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult |
             source_keys = [r["key"] for r in results]
         else:
             upstream = _hash(*source_keys)
-            shards, gstats, report, key, was_done = run_global_segment(
-                cfg, paths, index_root, seg, list(sources), upstream, map_fn
-            )
+            done, was_done = run_global_segment(cfg, paths, index_root, seg, list(sources), upstream, map_fn)
             skipped += was_done
-            stats.add(seg.specs[0].key, gstats)
-            reports[seg.specs[0].key] = report
-            sources = list(shards)
-            source_keys = [_hash(key, i) for i in range(len(shards))]
+            stats.add(seg.specs[0].key, StageStats.from_dict(done["stats"]))
+            reports[seg.specs[0].key] = done["report"]
+            ledger += done["rejected"]
+            sources = list(done["shards"])
+            source_keys = [_hash(done["key"], i) for i in range(len(sources))]
             total += 1
     stats.check()
     checkpoint("finalize")
     written = io.write_dataset([str(s) for s in sources], paths.data, cfg.output.max_shard_docs)
     if cfg.output.parquet:
         io.write_parquet_dataset([str(s) for s in sources], os.path.join(paths.root, "parquet"))
-    rejected_rows = _ledger_rows(paths.rejected)
+    rejected_rows = _ledger_rows(paths.rejected, ledger)
     _check_totals(stats, written["rows"], rejected_rows)
     result = RunResult(
         paths.root, stats, reports, written["rows"], rejected_rows, time.perf_counter() - t0, skipped, total
@@ -433,14 +440,14 @@ def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult |
     return result
 
 
-def _ledger_rows(rejected_dir: str) -> int:
-    if not os.path.isdir(rejected_dir):
-        return 0
-    return sum(
-        pq.ParquetFile(os.path.join(rejected_dir, f)).metadata.num_rows
-        for f in os.listdir(rejected_dir)
-        if f.endswith(".parquet")
-    )
+def _ledger_rows(rejected_dir: str, ledger: list[str]) -> int:
+    """Rows of this run's ledger parts, after removing parts an earlier run with another config left."""
+    if os.path.isdir(rejected_dir):
+        keep = {os.path.abspath(p) for p in ledger}
+        for name in os.listdir(rejected_dir):
+            if os.path.abspath(os.path.join(rejected_dir, name)) not in keep:
+                os.remove(os.path.join(rejected_dir, name))
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in ledger)
 
 
 def _check_totals(stats: RunStats, data_rows: int, ledger_rows: int) -> None:

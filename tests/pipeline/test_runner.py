@@ -181,3 +181,12 @@ class _LeakyGlobal(GlobalStage):
 
     def run(self, shards, ctx):
         return GlobalResult(shards[:1], [], StageStats(docs_in=60, docs_out=20))
+
+
+def test_rerun_with_another_config_into_the_same_folder_leaves_no_stale_ledger(tmp_path: Path):
+    first = _config(tmp_path, ["runner_min_length_filter", "runner_reverse_global"])
+    run_local(first)
+    second = validate_config(first.model_dump() | {"stages": ["runner_upper_mapper"]})
+    result = run_local(second)
+    ledger = pq.read_table(str(tmp_path / "run" / "rejected")).to_pylist()
+    assert {r["stage"] for r in ledger} == {"read"} and result.rejected_rows == 3
