@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 from collections.abc import Callable
@@ -37,8 +38,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     overrides: dict[str, Any] = {}
     if args.output:
-        import os
-
         overrides["output.dir"] = os.path.abspath(args.output)
     if args.engine:
         overrides["execution.engine"] = args.engine
@@ -49,8 +48,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(dry_run(cfg))
         return 0
     if not (args.verbose or args.debug):
-        import os
-
         # Prefect logs a failed flow's traceback at ERROR; this command prints the one-line reason itself
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
     with _progress_bar(enabled=not args.quiet) as progress:
@@ -108,7 +105,6 @@ def cmd_new_stage(args: argparse.Namespace) -> int:
 
 @command
 def cmd_schedule(args: argparse.Namespace) -> int:
-    import os
 
     from pipeline.config import load_config
 
@@ -139,7 +135,6 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 @command
 def cmd_runs(args: argparse.Namespace) -> int:
-    import os
 
     from pipeline import versions
     from pipeline.config import load_config
@@ -155,10 +150,13 @@ class _progress_bar:
     """A bar per segment/pass on stderr (rich), updated as tasks finish."""
 
     def __init__(self, enabled: bool):
+        self.quiet = not enabled
         self.enabled = enabled and sys.stderr.isatty()
         self._bars: dict[str, Any] = {}
 
     def __enter__(self) -> Callable[[str, int, int], None] | None:
+        if self.quiet:
+            return None
         if not self.enabled:
             return _plain_progress
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -194,7 +192,6 @@ def _plain_progress(label: str, done: int, total: int) -> None:
 @command
 def cmd_stats(args: argparse.Namespace) -> int:
     import glob
-    import os
 
     from pipeline.shards import read_json
     from pipeline.signals import signal_table
