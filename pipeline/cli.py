@@ -105,7 +105,6 @@ def cmd_new_stage(args: argparse.Namespace) -> int:
 
 @command
 def cmd_schedule(args: argparse.Namespace) -> int:
-
     from pipeline.config import load_config
 
     if not args.cron and not args.interval:
@@ -135,7 +134,6 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 @command
 def cmd_runs(args: argparse.Namespace) -> int:
-
     from pipeline import versions
     from pipeline.config import load_config
 
