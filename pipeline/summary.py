@@ -22,7 +22,7 @@ def summary_text(result: RunResult, max_reasons: int = 6) -> str:
         would = [(k.removeprefix("would_drop."), n) for k, n in st.counters.items() if k.startswith("would_drop.")]
         if would:
             reasons += (", " if reasons else "") + "annotate: " + ", ".join(f"{r} {n:,}" for r, n in would)
-        other = [(k, n) for k, n in st.counters.items() if not k.startswith("would_drop.")]
+        other = [(k, n) for k, n in st.counters.items() if not k.startswith("would_drop.") and k not in st.reasons]
         if other:
             reasons += (", " if reasons else "") + ", ".join(f"{k} {n:,}" for k, n in other[:max_reasons])
         lines.append(f"{key:<24}{st.docs_in:>10,}{st.docs_out:>10,}{st.docs_rejected:>10,}  {reasons}")
