@@ -8,16 +8,26 @@ user must fix before anything can be read (nothing matches a path, an unknown fo
 
 Ids are kept from the input (`input.id_field`, cast to string) or derived from the file's `source` (its path
 relative to the configured folder or glob base, so ids survive moving the corpus) and the 0-based row.
+
+A path with a scheme (`s3://bucket/crawl/*.jsonl.zst`, `gs://`, `hdfs://`, `file://`, `memory://` ...) is
+listed and read through fsspec: `InputFile.path` is then the file's full URL, which a worker turns back into a
+filesystem with `fsspec.core.url_to_fs` (credentials come from the worker's environment, as fsspec's do).
+Sources, derived ids and the fingerprint are the same as for a local copy with the same layout, except that a
+file whose store reports a content checksum (S3 `ETag`, GCS `md5Hash` ...) is fingerprinted by it
+(`etag:...`, `md5:...`) instead of by reading it whole. Plain paths keep the local fast path (memory-mapped
+Arrow and Parquet, buffered local reads).
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import glob
 import gzip
 import io
 import json
 import os
+import posixpath
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -56,11 +66,11 @@ class InputError(ValueError):
 
 @dataclass(frozen=True)
 class InputFile:
-    path: str  # absolute
+    path: str  # absolute local path, or the full URL of a remote input
     format: str  # jsonl | parquet | arrow | datasets
     source: str  # relative to the configured folder / glob base: stable across machines, seeds derived ids
     size: int
-    fingerprint: str  # xxh3_64 of the file's bytes
+    fingerprint: str  # xxh3_64 of the file's bytes, or "etag:..." / "md5:..." when the store reports one
     encoding: str = "utf-8"  # utf-8 | gb18030 (JSONL only)
     compression: str | None = None  # None | gzip | zstd (JSONL only)
     synthetic: dict[str, Any] | None = None  # {"name", "defaults", "required", "index"} for synthetic sources
@@ -104,16 +114,17 @@ def list_inputs(cfg: Any) -> list[InputFile]:
 
 
 def _expand(pattern: str, cfg: Any, synthetic: dict[str, Any] | None) -> list[InputFile]:
-    if "://" in pattern:
-        raise InputError(f"{pattern}: remote inputs are not supported yet; copy or mount them locally")
     prefix = f"synthetic/{synthetic['name']}/" if synthetic else ""
+    if _is_url(pattern):
+        with _remote_errors(pattern, "cannot list"):
+            return _expand_url(pattern, prefix, cfg, synthetic)
     fmt = cfg.input.format
     if glob.has_magic(pattern):
         base = _glob_base(pattern)
         matches = sorted(glob.glob(pattern, recursive=True))
         files: list[InputFile] = []
         for m in matches:
-            rel = prefix + os.path.basename(base) + "/" + _rel(m, base)
+            rel = prefix + _join(os.path.basename(base), _rel(m, base))  # "" for the base itself (`dir/**`)
             if os.path.isdir(m):
                 files += _expand_dir(os.path.abspath(m), rel, cfg, synthetic)
             elif _detect_format(m) is not None or fmt != "auto":
@@ -129,9 +140,71 @@ def _expand(pattern: str, cfg: Any, synthetic: dict[str, Any] | None) -> list[In
     return [_input_file(path, prefix + os.path.basename(path), cfg, synthetic, _format_of(path, fmt))]
 
 
+def _expand_url(pattern: str, prefix: str, cfg: Any, synthetic: dict[str, Any] | None) -> list[InputFile]:
+    """`_expand` through fsspec: the same sources, order and errors as for a local copy of the same layout."""
+    fs, path, url_of = _url_fs(pattern.rstrip("/"))
+    fmt = cfg.input.format
+    if glob.has_magic(path):
+        base = _url_glob_base(path)
+        matches = fs.glob(path, detail=True)
+        files: list[InputFile] = []
+        for m in sorted(matches):
+            rel = _url_rel(m, base)
+            if _hidden(rel):  # like glob.glob: `*` does not match dot files
+                continue
+            source = prefix + _join(posixpath.basename(base), rel)
+            info = matches[m]
+            if info.get("type") == "directory":
+                files += _expand_dir(url_of(m), source, cfg, synthetic)
+            elif _detect_format(m) is not None or fmt != "auto":
+                files.append(_input_file(url_of(m), source, cfg, synthetic, _format_of(url_of(m), fmt), info))
+        if not files:
+            raise InputError(f"{pattern}: no input files match")
+        return files
+    try:
+        info = fs.info(path)
+    except FileNotFoundError:
+        raise InputError(f"{pattern}: no such file or directory") from None
+    name = posixpath.basename(path.rstrip("/"))
+    if info.get("type") == "directory":
+        return _expand_dir(url_of(path), prefix + name, cfg, synthetic)
+    return [_input_file(url_of(path), prefix + name, cfg, synthetic, _format_of(pattern, fmt), info)]
+
+
+def _expand_dir_url(root: str, source_root: str, cfg: Any, synthetic: dict[str, Any] | None) -> list[InputFile]:
+    """`_expand_dir` through fsspec: one recursive `find`, hidden names skipped, `datasets` folders kept whole."""
+    fs, path, url_of = _url_fs(root)
+    path = path.rstrip("/")
+    fmt = cfg.input.format
+    found = {_url_rel(p, path): info for p, info in fs.find(path, withdirs=False, detail=True).items()}
+    found = {rel: info for rel, info in found.items() if rel and not _hidden(rel)}
+    dataset_dirs: list[str] = []
+    for rel in sorted(found):
+        d = posixpath.dirname(rel)
+        if posixpath.basename(rel) == "state.json" and d and not any(d.startswith(o + "/") for o in dataset_dirs):
+            dataset_dirs.append(d)
+    files: list[InputFile] = []
+    for d in dataset_dirs:
+        files += _datasets_folder(_pjoin(root, d), _join(source_root, d), cfg, synthetic)
+    for rel, info in sorted(found.items()):
+        if any(rel.startswith(d + "/") for d in dataset_dirs):
+            continue
+        detected = _detect_format(rel)
+        if detected is None or (fmt not in ("auto", "datasets") and detected != fmt):
+            continue
+        files.append(_input_file(url_of(path + "/" + rel), _join(source_root, rel), cfg, synthetic, detected, info))
+    if not files:
+        exts = ", ".join(JSONL_EXTS + PARQUET_EXTS + ARROW_EXTS)
+        raise InputError(f"{root}: no input files in this folder (looked for {exts}, optionally .gz/.zst)")
+    files.sort(key=lambda f: f.source)
+    return files
+
+
 def _expand_dir(root: str, source_root: str, cfg: Any, synthetic: dict[str, Any] | None) -> list[InputFile]:
-    if os.path.isfile(os.path.join(root, "dataset_dict.json")) or os.path.isfile(os.path.join(root, "state.json")):
+    if _isfile(_pjoin(root, "dataset_dict.json")) or _isfile(_pjoin(root, "state.json")):
         return _datasets_folder(root, source_root, cfg, synthetic)
+    if _is_url(root):
+        return _expand_dir_url(root, source_root, cfg, synthetic)
     fmt = cfg.input.format
     files: list[InputFile] = []
     for dirpath, dirnames, filenames in os.walk(root, onerror=_walk_error):
@@ -161,33 +234,47 @@ def _walk_error(e: OSError) -> None:
 
 def _datasets_folder(root: str, source_root: str, cfg: Any, synthetic: dict[str, Any] | None) -> list[InputFile]:
     """A folder written by `datasets.save_to_disk` (state.json), or a DatasetDict of them (dataset_dict.json)."""
-    dict_json = os.path.join(root, "dataset_dict.json")
-    if os.path.isfile(dict_json):
+    dict_json = _pjoin(root, "dataset_dict.json")
+    if _isfile(dict_json):
         splits = _read_json_file(dict_json).get("splits")
         if not isinstance(splits, list):
             raise InputError(f"{dict_json}: no 'splits' list; is this a `datasets` DatasetDict folder?")
         files = []
         for split in splits:
-            files += _datasets_folder(os.path.join(root, split), _join(source_root, split), cfg, synthetic)
+            files += _datasets_folder(_pjoin(root, split), _join(source_root, split), cfg, synthetic)
         return files
-    state_path = os.path.join(root, "state.json")
+    state_path = _pjoin(root, "state.json")
     state = _read_json_file(state_path)
     data_files = state.get("_data_files") if isinstance(state, dict) else None
     if not isinstance(data_files, list) or not all(isinstance(d, dict) and "filename" in d for d in data_files):
         raise InputError(f"{state_path}: no '_data_files' list; is this a `datasets.save_to_disk` folder?")
     files = []
     for d in data_files:
-        path = os.path.join(root, d["filename"])
-        if not os.path.isfile(path):
+        path = _pjoin(root, d["filename"])
+        if not _isfile(path):
             raise InputError(f"{path}: listed in {state_path} but missing")
         files.append(_input_file(path, _join(source_root, d["filename"]), cfg, synthetic, "datasets"))
     return files
 
 
-def _input_file(path: str, source: str, cfg: Any, synthetic: dict[str, Any] | None, fmt: str) -> InputFile:
+def _input_file(
+    path: str,
+    source: str,
+    cfg: Any,
+    synthetic: dict[str, Any] | None,
+    fmt: str,
+    info: dict[str, Any] | None = None,
+) -> InputFile:
     try:
-        size = os.path.getsize(path)
-        fingerprint = _fingerprint(path)
+        if _is_url(path):
+            if info is None:
+                fs, p, _ = _url_fs(path)
+                info = fs.info(p)
+            size = int(info["size"])
+            fingerprint = _store_checksum(info) or _fingerprint(path)
+        else:
+            size = os.path.getsize(path)
+            fingerprint = _fingerprint(path)
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
     encoding, compression = "utf-8", None
@@ -247,22 +334,43 @@ def _join(*parts: str) -> str:
 
 def _read_json_file(path: str) -> Any:
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        with _open_raw(path) as f:
+            return json.loads(f.read())
     except (OSError, ValueError) as e:
         raise InputError(f"{path}: cannot read: {e}") from None
 
 
 def _fingerprint(path: str) -> str:
     h = xxhash.xxh3_64()
-    with open(path, "rb") as f:
+    with _open_raw(path) as f:
         while chunk := f.read(8 << 20):
             h.update(chunk)
     return h.hexdigest()
 
 
+# Content checksums object stores report in `fs.info`, best first: an MD5 of the content, then the ETag (the
+# MD5 for single-part S3 uploads, a digest of part digests otherwise: a changed file always gets a new one).
+_CHECKSUM_KEYS = (("md5Hash", "md5"), ("md5", "md5"), ("ETag", "etag"), ("etag", "etag"), ("crc32c", "crc32c"))
+
+
+def _store_checksum(info: dict[str, Any]) -> str | None:
+    """A fingerprint from the store's metadata, so listing a bucket does not download it; None: hash the bytes.
+
+    Differs from the xxh3 of a local copy, so moving a corpus from disk to a bucket re-curates it once under
+    `output.mode: versions`; a missed change is worse than one extra run.
+    """
+    for key, kind in _CHECKSUM_KEYS:
+        v = info.get(key)
+        if isinstance(v, bytes | bytearray):
+            v = v.hex()
+        v = v.strip('"') if isinstance(v, str) else None
+        if v:
+            return f"{kind}:{v}"
+    return None
+
+
 def _sniff_compression(path: str) -> str | None:
-    with open(path, "rb") as f:
+    with _open_raw(path) as f:
         head = f.read(4)
     if head.startswith(_GZIP_MAGIC):
         return "gzip"
@@ -272,11 +380,140 @@ def _sniff_compression(path: str) -> str | None:
 
 
 def _open_bytes(path: str, compression: str | None) -> BinaryIO:
-    if compression == "gzip":
-        return io.BufferedReader(gzip.GzipFile(path, "rb"), buffer_size=1 << 20)  # type: ignore[arg-type]
-    if compression == "zstd":
-        return io.BufferedReader(_ZstdReader(open(path, "rb")), buffer_size=1 << 20)
-    return open(path, "rb", buffering=1 << 20)
+    if not _is_url(path):
+        if compression == "gzip":
+            return io.BufferedReader(gzip.GzipFile(path, "rb"), buffer_size=1 << 20)  # type: ignore[arg-type]
+        if compression == "zstd":
+            return io.BufferedReader(_ZstdReader(open(path, "rb")), buffer_size=1 << 20)
+        return open(path, "rb", buffering=1 << 20)
+    raw = _open_raw(path)
+    try:
+        if compression == "gzip":
+            return _Buffered(gzip.GzipFile(fileobj=raw, mode="rb"), raw)  # GzipFile leaves fileobj open
+        if compression == "zstd":
+            return _Buffered(_ZstdReader(raw))
+        return _Buffered(raw)
+    except BaseException:
+        raw.close()
+        raise
+
+
+class _Buffered(io.BufferedReader):
+    """A 1 MB buffer over a remote file (C-speed line iteration), closing the file under a decompressor too."""
+
+    def __init__(self, raw: Any, also: Any = None):
+        super().__init__(raw, buffer_size=1 << 20)
+        self._also = also
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self._also is not None:
+                self._also.close()
+
+
+# -- paths and URLs ----------------------------------------------------------------------------------------
+
+
+def _is_url(path: str) -> bool:
+    return "://" in path  # as `RunConfig.resolve`, which leaves such paths alone
+
+
+def _url_fs(url: str) -> tuple[Any, str, Any]:
+    """(fsspec filesystem, path inside it, function turning such a path back into a URL) for a URL.
+
+    The URL keeps the user's spelling (scheme alias, host and port of `hdfs://host:8020/...`) when the path
+    inside the filesystem is its tail, as for every single-protocol URL; otherwise the filesystem spells it.
+    """
+    import fsspec.core
+
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+    except ImportError:
+        raise InputError(f"{url}: install {_fs_package(url)} to read {_protocol(url)}:// inputs") from None
+    except ValueError as e:
+        if "Protocol not known" in str(e):
+            raise InputError(f"{url}: unknown protocol {_protocol(url)}:// (no fsspec filesystem for it)") from None
+        raise InputError(f"{url}: cannot open: {_first_line(e)}") from None
+    except Exception as e:  # a filesystem failing to connect (HDFS without Java, a bad endpoint ...)
+        raise InputError(f"{url}: cannot open {_protocol(url)}:// filesystem: {_first_line(e)}") from None
+    head = url[: len(url) - len(path)] if "::" not in url and path and url.endswith(path) else None
+    if head is not None:
+        return fs, path, lambda p: head + p
+    return fs, path, fs.unstrip_protocol
+
+
+def _protocol(url: str) -> str:
+    return url.split("::")[-1].split("://", 1)[0]
+
+
+def _fs_package(url: str) -> str:
+    from fsspec.registry import known_implementations
+
+    impl = known_implementations.get(_protocol(url), {})
+    pkg = impl.get("class", "").split(".")[0]
+    return pkg if pkg and pkg != "fsspec" else f"the fsspec filesystem for {_protocol(url)}://"
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
+@contextlib.contextmanager
+def _remote_errors(url: str, what: str) -> Iterator[None]:
+    """A remote filesystem's failure (credentials, network, permissions) becomes one InputError line naming the
+    URL; programming errors (TypeError, KeyError ...) pass through."""
+    try:
+        yield
+    except InputError:
+        raise
+    except Exception as e:
+        if type(e).__module__ == "builtins" and not isinstance(e, OSError | ValueError):
+            raise
+        raise InputError(f"{url}: {what}: {_first_line(e)}") from None
+
+
+def _open_raw(path: str) -> BinaryIO:
+    if not _is_url(path):
+        return open(path, "rb")
+    fs, p, _ = _url_fs(path)
+    return fs.open(p, "rb")
+
+
+def _isfile(path: str) -> bool:
+    if not _is_url(path):
+        return os.path.isfile(path)
+    fs, p, _ = _url_fs(path)
+    return bool(fs.isfile(p))
+
+
+def _pjoin(root: str, *names: str) -> str:
+    if not _is_url(root):
+        return os.path.join(root, *names)
+    return "/".join([root.rstrip("/"), *names])
+
+
+def _url_glob_base(path: str) -> str:
+    fixed = []
+    for part in path.split("/"):
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    return "/".join(fixed).rstrip("/") or "/"
+
+
+def _url_rel(path: str, base: str) -> str:
+    base = base.rstrip("/")
+    path = path.rstrip("/")
+    if path == base:
+        return ""
+    return path[len(base) + 1 :] if path.startswith(base + "/") else path.lstrip("/")
+
+
+def _hidden(rel: str) -> bool:
+    return any(part.startswith(".") for part in rel.split("/"))
 
 
 class _ZstdReader(io.RawIOBase):
@@ -621,40 +858,55 @@ def _add_provenance_rows(
 # Parquet / Arrow / datasets
 
 
+def _columnar_source(path: str, fmt: str) -> Any:
+    """A remote file's fsspec file object (seekable, cached); a memory map of a local Arrow file (local Parquet
+    maps itself)."""
+    if _is_url(path):
+        return _open_raw(path)
+    return contextlib.nullcontext() if fmt == "parquet" else pa.memory_map(path)
+
+
+def _parquet_file(path: str, source: Any) -> pq.ParquetFile:
+    return pq.ParquetFile(source) if _is_url(path) else pq.ParquetFile(path, memory_map=True)
+
+
+def _ipc_reader(source: Any, fmt: str) -> Any:
+    """An IPC file reader (random access) or stream reader: `arrow` inputs may be either, `datasets` are streams."""
+    if fmt == "arrow":
+        try:
+            return pa.ipc.open_file(source)
+        except pa.ArrowInvalid:
+            source.seek(0)
+    return pa.ipc.open_stream(source)
+
+
+def _ipc_batches(reader: Any) -> Iterator[pa.RecordBatch]:
+    if isinstance(reader, pa.ipc.RecordBatchFileReader):
+        for i in range(reader.num_record_batches):
+            yield reader.get_batch(i)
+    else:
+        yield from reader
+
+
 def _columnar_batches(f: InputFile, cfg: Any) -> Iterator[pa.RecordBatch]:
     try:
-        if f.format == "parquet":
-            pf = pq.ParquetFile(f.path, memory_map=True)
-            yield from pf.iter_batches(batch_size=cfg.execution.batch_size)
-            return
-        with pa.memory_map(f.path) as source:
-            if f.format == "arrow":
-                try:
-                    reader = pa.ipc.open_file(source)
-                except pa.ArrowInvalid:
-                    source.seek(0)
-                else:
-                    for i in range(reader.num_record_batches):
-                        yield reader.get_batch(i)
-                    return
-            yield from pa.ipc.open_stream(source)
+        with _columnar_source(f.path, f.format) as source:
+            if f.format == "parquet":
+                yield from _parquet_file(f.path, source).iter_batches(batch_size=cfg.execution.batch_size)
+            else:
+                yield from _ipc_batches(_ipc_reader(source, f.format))
     except (pa.ArrowInvalid, OSError) as e:
-        raise InputError(f"{f.path}: cannot read as {f.format}: {e}") from None
+        raise InputError(f"{f.path}: cannot read as {f.format}: {_first_line(e)}") from None
 
 
 def _open_schema(path: str, fmt: str) -> pa.Schema:
     try:
-        if fmt == "parquet":
-            return pq.read_schema(path)
-        with pa.memory_map(path) as source:
-            if fmt == "arrow":
-                try:
-                    return pa.ipc.open_file(source).schema
-                except pa.ArrowInvalid:
-                    source.seek(0)
-            return pa.ipc.open_stream(source).schema
+        with _columnar_source(path, fmt) as source:
+            if fmt == "parquet":
+                return _parquet_file(path, source).schema_arrow
+            return _ipc_reader(source, fmt).schema
     except (pa.ArrowInvalid, OSError) as e:
-        raise InputError(f"{path}: cannot read as {fmt}: {e}") from None
+        raise InputError(f"{path}: cannot read as {fmt}: {_first_line(e)}") from None
 
 
 def _check_columns(path: str, fmt: str, cfg: Any) -> None:
@@ -933,16 +1185,11 @@ def write_parquet_dataset(shards: list[str], out_dir: str, max_shard_docs: int =
 
 def estimate_rows(f: InputFile) -> int:
     """Rows of an input file without parsing documents: non-empty lines of JSONL, metadata elsewhere."""
-    if f.format == "parquet":
-        return pq.ParquetFile(f.path).metadata.num_rows
-    if f.format in ("arrow", "datasets"):
-        with pa.memory_map(f.path) as source:
-            try:
-                reader = pa.ipc.open_file(source)
-                return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
-            except pa.ArrowInvalid:
-                source.seek(0)
-                return sum(b.num_rows for b in pa.ipc.open_stream(source))
+    if f.format in ("parquet", "arrow", "datasets"):
+        with _columnar_source(f.path, f.format) as source:
+            if f.format == "parquet":
+                return _parquet_file(f.path, source).metadata.num_rows
+            return sum(b.num_rows for b in _ipc_batches(_ipc_reader(source, "arrow")))
     rows, last = 0, b"\n"
     with _open_bytes(f.path, f.compression) as fh:
         for chunk in iter(lambda: fh.read(1 << 22), b""):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any, ClassVar
@@ -551,3 +552,197 @@ def test_write_parquet_dataset(tmp_path: Path) -> None:
     t = pa.concat_tables(pq.read_table(f) for f in result["files"])
     assert t.column("id").to_pylist() == ["a0", "a1", "a2", "b0", "b1", "b2"]
     assert t.column("lang").to_pylist() == [None, None, None, "zh", None, "zh"]
+
+
+# -- URLs through fsspec -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mem() -> Any:
+    """A fresh folder in fsspec's in-process `memory://` filesystem, removed afterwards."""
+    import uuid
+
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    root = f"/jx-{uuid.uuid4().hex[:8]}"
+    yield fs, root
+    if fs.exists(root):
+        fs.rm(root, recursive=True)
+
+
+def upload(local: Path, fs: Any, root: str) -> None:
+    for p in sorted(local.rglob("*")):
+        if p.is_file():
+            fs.pipe_file(f"{root}/{p.relative_to(local).as_posix()}", p.read_bytes())
+
+
+def _mixed_corpus(root: Path) -> None:
+    """One file of every format, in two folders, plus files listing must skip."""
+    docs = [json.dumps(d, ensure_ascii=False) for d in DOCS]
+    write_lines(root / "a.jsonl", docs)
+    write_lines(root / "sub" / "b.jsonl.gz", docs[:2], gzip.open)
+    (root / "sub" / "c.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(docs[2].encode() + b"\n"))
+    pq.write_table(_table(), root / "d.parquet", row_group_size=2)
+    with pa.ipc.new_file(root / "e.arrow", _table().schema) as w:
+        w.write_table(_table(), max_chunksize=2)
+    with pa.ipc.new_stream(root / "sub" / "f.arrow", _table().schema) as w:
+        w.write_table(_table(), max_chunksize=3)
+    write_lines(root / ".hidden" / "x.jsonl", ['{"text": "藏"}'])
+    write_lines(root / ".skip.jsonl", ['{"text": "藏"}'])
+    (root / "notes.md").write_text("not an input")
+
+
+def _listing(cfg: Any) -> list[tuple[str, str, int, str, str | None]]:
+    return [(f.source, f.format, f.size, f.fingerprint, f.compression) for f in list_inputs(cfg)]
+
+
+def test_memory_url_lists_and_reads_like_a_local_copy(tmp_path: Path, mem: Any) -> None:
+    fs, root = mem
+    _mixed_corpus(tmp_path / "corpus")
+    upload(tmp_path / "corpus", fs, f"{root}/corpus")
+    local = make_cfg("corpus", tmp_path, batch_size=2)
+    expected_sources = [
+        "corpus/a.jsonl",
+        "corpus/d.parquet",
+        "corpus/e.arrow",
+        "corpus/sub/b.jsonl.gz",
+        "corpus/sub/c.jsonl.zst",
+        "corpus/sub/f.arrow",
+    ]
+    assert [s for s, *_ in _listing(local)] == expected_sources
+    local_docs, local_rej, local_sizes = read_all(local)
+    for url in (f"memory://{root}/corpus", f"memory://{root}/corpus/", f"memory://{root}/corpus/**"):
+        cfg = make_cfg(url, tmp_path, batch_size=2)
+        files = list_inputs(cfg)
+        assert [f.path for f in files] == [f"memory://{root}/{s}" for s in expected_sources]
+        # same sources, sizes, compression and content fingerprints (xxh3 of the bytes: memory fs has no ETag)
+        assert _listing(cfg) == _listing(local)
+        docs, rej, sizes = read_all(cfg)
+        assert sizes == local_sizes
+        assert docs.equals(local_docs)  # derived ids included: they come from the source
+        assert rej.equals(local_rej)
+    assert local_docs.num_rows == 3 + 2 + 1 + 3 * 3  # columnar files keep x0, x3 and x4
+    # `dir/**` matches `dir` itself too: its files get sources without an empty path segment
+    assert [s for s, *_ in _listing(make_cfg(str(tmp_path / "corpus" / "**"), tmp_path))] == expected_sources
+    # a glob below the corpus: sources relative to the glob base, as for a local glob
+    glob_cfg = make_cfg(f"memory://{root}/corpus/*/*.jsonl*", tmp_path)
+    local_glob = make_cfg(str(tmp_path / "corpus" / "*" / "*.jsonl*"), tmp_path)
+    assert [s for s, *_ in _listing(glob_cfg)] == ["corpus/sub/b.jsonl.gz", "corpus/sub/c.jsonl.zst"]
+    assert _listing(glob_cfg) == _listing(local_glob)
+    # a single file
+    (f,) = list_inputs(make_cfg(f"memory://{root}/corpus/sub/c.jsonl.zst", tmp_path))
+    assert (f.source, f.compression, f.path) == ("c.jsonl.zst", "zstd", f"memory://{root}/corpus/sub/c.jsonl.zst")
+
+
+def test_file_url_gives_the_same_ids_as_the_plain_path(tmp_path: Path) -> None:
+    root = tmp_path / "crawl"
+    write_lines(root / "2024" / "a.jsonl", ['{"text": "甲"}', "", '{"text": "乙", "url": "u"}'])
+    write_lines(root / "2025" / "b.jsonl.gz", ['{"text": "丙"}'], gzip.open)
+    pq.write_table(pa.table({"text": ["丁", "戊"]}), root / "2025" / "c.parquet")
+    plain = make_cfg(str(root / "*" / "*"), tmp_path)
+    url = make_cfg(f"file://{root}/*/*", tmp_path)
+    files = list_inputs(url)
+    assert [f.path for f in files] == [f"file://{p}" for p in (f.path for f in list_inputs(plain))]
+    assert _listing(url) == _listing(plain)
+    docs = read_all(url)[0]
+    assert docs.equals(read_all(plain)[0])
+    assert docs.column("id").to_pylist() == [
+        derived("crawl/2024/a.jsonl", 0),
+        derived("crawl/2024/a.jsonl", 2),
+        derived("crawl/2025/b.jsonl.gz", 0),
+        derived("crawl/2025/c.parquet", 0),
+        derived("crawl/2025/c.parquet", 1),
+    ]
+    # the InputFile a worker receives is small and picklable, and reopens its filesystem from the URL
+    import pickle
+
+    again = pickle.loads(pickle.dumps(files[0]))
+    assert next(read_input(again, url))[0].column("text").to_pylist() == ["甲", "乙"]
+
+
+def test_datasets_folder_through_a_url(tmp_path: Path, mem: Any) -> None:
+    import datasets
+
+    fs, root = mem
+    datasets.Dataset(_table()).save_to_disk(str(tmp_path / "corpus" / "hf"), num_shards=2)
+    write_lines(tmp_path / "corpus" / "z.jsonl", ['{"text": "后"}'])
+    upload(tmp_path / "corpus", fs, f"{root}/corpus")
+    local = make_cfg("corpus", tmp_path, max_doc_chars=15)
+    for path in (f"memory://{root}/corpus", f"file://{tmp_path}/corpus"):
+        cfg = make_cfg(path, tmp_path, max_doc_chars=15)
+        assert [(f.format, f.source) for f in list_inputs(cfg)] == [
+            ("datasets", "corpus/hf/data-00000-of-00002.arrow"),
+            ("datasets", "corpus/hf/data-00001-of-00002.arrow"),
+            ("jsonl", "corpus/z.jsonl"),
+        ]
+        assert _listing(cfg) == _listing(local)
+        docs, rej, _ = read_all(cfg)
+        assert docs.column("id").to_pylist() == ["x0", "x4", derived("corpus/z.jsonl", 0)]
+        assert (
+            rej.column("detail").to_pylist()[2] == "corpus/hf/data-00001-of-00002.arrow:0: 20 chars > max_doc_chars 15"
+        )
+    # the folder itself, by URL
+    cfg = make_cfg(f"memory://{root}/corpus/hf", tmp_path)
+    assert [f.source for f in list_inputs(cfg)] == ["hf/data-00000-of-00002.arrow", "hf/data-00001-of-00002.arrow"]
+
+
+def test_malformed_lines_and_gbk_through_a_url(tmp_path: Path, mem: Any) -> None:
+    fs, root = mem
+    fs.pipe_file(f"{root}/m.jsonl", b'{"id": "ok", "text": "\xe5\xa5\xbd"}\n{"text": "cut\n\n[1]\n')
+    docs, rej, _ = read_all(make_cfg(f"memory://{root}/m.jsonl", tmp_path))
+    assert docs.column("id").to_pylist() == ["ok"]
+    assert rej.column("reason").to_pylist() == ["malformed_json", "not_an_object"]
+    assert rej.column("detail").to_pylist()[0].startswith("m.jsonl:2: ")
+    assert rej.column("detail").to_pylist()[1] == "m.jsonl:4: a JSON list"
+    assert rej.column("id").to_pylist() == [derived("m.jsonl", 1), derived("m.jsonl", 3)]
+
+    fs.pipe_file(f"{root}/gbk.jsonl", '{"text": "简体中文编码的文件"}\n'.encode("gb18030"))
+    url = f"memory://{root}/gbk.jsonl"
+    with pytest.raises(InputError, match=rf"^{url}: not UTF-8 \(looks like GBK/GB18030\); set input\.encoding"):
+        list_inputs(make_cfg(url, tmp_path))
+    cfg = make_cfg(url, tmp_path, encoding="auto")
+    assert read_all(cfg)[0].column("text").to_pylist() == ["简体中文编码的文件"]
+
+
+def test_url_errors_name_the_url(tmp_path: Path, mem: Any) -> None:
+    import importlib.util
+
+    fs, root = mem
+    fs.pipe_file(f"{root}/a.txt", b"x")
+    cases = [
+        (f"memory://{root}/*.jsonl", r"no input files match"),
+        (f"memory://{root}/missing.jsonl", r"no such file or directory"),
+        (f"memory://{root}/a.txt", r"unknown input format"),
+        ("nosuchproto://bucket/x.jsonl", r"unknown protocol nosuchproto://"),
+    ]
+    if importlib.util.find_spec("s3fs") is None:
+        cases.append(("s3://bucket/crawl/*.jsonl.zst", r"install s3fs to read s3:// inputs"))
+    for url, msg in cases:
+        with pytest.raises(InputError) as e:
+            list_inputs(make_cfg(url, tmp_path))
+        assert str(e.value).startswith(f"{url}: ")
+        assert "\n" not in str(e.value)
+        assert re.search(msg, str(e.value)), str(e.value)
+
+
+def test_store_checksum_replaces_reading_the_file(tmp_path: Path, mem: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    fs, root = mem
+    fs.pipe_file(f"{root}/a.jsonl", b'{"text": "a"}\n')
+    info = MemoryFileSystem.info
+    monkeypatch.setattr(MemoryFileSystem, "info", lambda self, path, **kw: {**info(self, path, **kw), "ETag": '"9f1c"'})
+    monkeypatch.setattr("pipeline.io._fingerprint", lambda path: pytest.fail(f"{path} was hashed"))
+    (f,) = list_inputs(make_cfg(f"memory://{root}/a.jsonl", tmp_path))
+    assert f.fingerprint == "etag:9f1c"
+
+
+def test_estimate_rows_through_a_url(tmp_path: Path, mem: Any) -> None:
+    from pipeline.io import estimate_rows
+
+    fs, root = mem
+    _mixed_corpus(tmp_path / "corpus")
+    upload(tmp_path / "corpus", fs, f"{root}/corpus")
+    files = list_inputs(make_cfg(f"memory://{root}/corpus", tmp_path))
+    assert [estimate_rows(f) for f in files] == [3, 5, 5, 2, 1, 5]
