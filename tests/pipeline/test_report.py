@@ -4,6 +4,7 @@ import random
 import re
 import shutil
 import struct
+import webbrowser
 from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
@@ -19,6 +20,8 @@ from pydantic import Field
 from pipeline import report
 from pipeline.config import validate_config
 from pipeline.report import Threshold, excerpt, open_report, signal_thresholds, write_report
+from pipeline.report.markup import num
+from pipeline.report.thresholds import _param_values
 from pipeline.runner import run_local
 from pipeline.shards import read_json, read_shard, write_json
 from stages import registry
@@ -384,9 +387,9 @@ def test_threshold_paths_and_name_fallback():
         "_frac2": [Threshold("k", "max_frac.2", 0.2)],
         "_other": [Threshold("k", "max_other", 9.0)],
     }
-    assert report._param_values({"m": {2: 0.2, "3": 0.3}}, "m.3") == [("m.3", 0.3)]
-    assert report._param_values({"m": {2: 0.2, "3": 0.3}}, "m.*") == [("m.2", 0.2), ("m.3", 0.3)]
-    assert report._param_values({"m": {"zh": 0.8}}, "m.en") == []
+    assert _param_values({"m": {2: 0.2, "3": 0.3}}, "m.3") == [("m.3", 0.3)]
+    assert _param_values({"m": {2: 0.2, "3": 0.3}}, "m.*") == [("m.2", 0.2), ("m.3", 0.3)]
+    assert _param_values({"m": {"zh": 0.8}}, "m.en") == []
     assert Threshold("s", "max_x", 1).side == "max" and Threshold("s", "min_x.2", 1).side == "min"
     assert Threshold("s", "threshold", 1).side == "" and Threshold("s", "threshold", 1, "min").side == "min"
 
@@ -399,7 +402,7 @@ def test_excerpt():
 
 def test_open_report(monkeypatch, tmp_path):
     opened = []
-    monkeypatch.setattr(report.webbrowser, "open", lambda url: opened.append(url) or True)
+    monkeypatch.setattr(webbrowser, "open", lambda url: opened.append(url) or True)
     assert open_report(str(tmp_path / "report.html"))
     assert opened == [(tmp_path / "report.html").resolve().as_uri()]
 
@@ -503,8 +506,8 @@ def test_global_stage_sections(run_dir, tmp_path):
         m = fake["phase"] == p
         row = rows[p]
         assert row[0] == f"{p} p{p}" and _int(row[1]) == int(m.sum())
-        assert row[5] == report._num(float(fake["difficulty"][m].min()))
-        assert row[6] == report._num(float(fake["difficulty"][m].max()))
+        assert row[5] == num(float(fake["difficulty"][m].min()))
+        assert row[6] == num(float(fake["difficulty"][m].max()))
         syn = int((fake["source"][m] == "synthetic").sum())
         assert f"synthetic {syn / m.sum():.1%}" in row[8]
     assert 'id="chart-phase-docs"' in cur and 'id="chart-phase-difficulty"' in cur
