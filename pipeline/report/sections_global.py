@@ -43,7 +43,7 @@ def section_dedup(run: RunData) -> Section:
         elif run.ledger.matched.get(key):
             # A dropped row's detail names the kept document of its cluster (minhash: its `_dup_cluster`).
             hist = Counter(kept_per_cluster.get(k, 1) + n for k, n in run.ledger.matched[key].items())
-            src = "the ledger: the kept document plus the duplicates whose <code>detail</code> names it"
+            src = "the ledger: the kept document plus the duplicates whose detail names it"
         else:
             hist, src = None, ""
         st = run.stage_stats.get(key, {})

@@ -63,8 +63,10 @@ def pass1_signals(item: dict) -> dict:
             side_batches.append(pa.RecordBatch.from_pydict(arrays))
             chars += int(pc.sum(lens).as_py() or 0)
         rows += batch.num_rows
-    if not side_batches:
-        side = pa.table({"_chars": pa.array([], pa.int64()), "_h": pa.array([], pa.uint64())})
+    if not side_batches:  # an empty shard still has every signal column, so later passes can concatenate it
+        empty = {sig.column_name(k): pa.array([], pa.float64()) for k in needed["builtins"]}
+        empty |= {col: pa.array([], pa.float64()) for col in needed["columns"]}
+        side = pa.table({**empty, "_chars": pa.array([], pa.int64()), "_h": pa.array([], pa.uint64())})
     elif len({b.schema for b in side_batches}) == 1:
         side = pa.Table.from_batches(side_batches).combine_chunks()
     else:  # an optional column is all-null in some batches

@@ -291,3 +291,16 @@ def test_process_pool_gives_the_same_bytes(tmp_path):
     with ProcessPoolExecutor(2) as pool:
         pooled, _ = run(tmp_path / "b", stage, corpus(), map=lambda fn, items: list(pool.map(fn, items)))
     assert [Path(p).read_bytes() for p in serial.shards] == [Path(p).read_bytes() for p in pooled.shards]
+
+
+@pytest.mark.parametrize("schedule", ["easy_to_hard", "phases"])
+def test_an_empty_input_shard_is_fine(tmp_path, schedule):
+    """A filter upstream can empty a whole shard; the curriculum orders the rest."""
+    shards = corpus(n_shards=2, per_shard=30)
+    empty = shards[0].slice(0, 0)
+    stage = Curriculum(schedule=schedule, phases=3 if schedule == "phases" else None)
+    result, table = run(tmp_path, stage, [shards[0], empty, shards[1]])
+    assert table.num_rows == 60 and result.stats.docs_in == 60
+    if schedule == "easy_to_hard":
+        d = table.column("_difficulty").to_numpy()
+        assert (np.diff(d) >= 0).all()
