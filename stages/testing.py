@@ -72,3 +72,14 @@ def read_all(paths: list[str]) -> pa.Table:
 
     batches = [b for p in paths for b in read_shard(p)]
     return pa.Table.from_batches(batches) if batches else pa.table({"id": pa.array([], pa.string())})
+
+
+def ledger(result: GlobalResult) -> dict[str, tuple[str, str | None]]:
+    """id -> (reason, detail) of a global stage's rejected rows, for assertions."""
+    import pyarrow.parquet as pq
+
+    rows = {}
+    for path in result.rejected:
+        t = pq.read_table(path).to_pydict()
+        rows.update({i: (r, d) for i, r, d in zip(t["id"], t["reason"], t["detail"], strict=True)})
+    return rows

@@ -5,16 +5,7 @@ import pytest
 
 from stages import registry
 from stages.dedup.exact import ExactDedup
-from stages.testing import make_batch, read_all, run_global
-
-
-def ledger(result):
-    rows = {}
-    for p in result.rejected:
-        t = pq.read_table(p).to_pydict()
-        for i, r, d in zip(t["id"], t["reason"], t["detail"], strict=True):
-            rows[i] = (r, d)
-    return rows
+from stages.testing import ledger, make_batch, read_all, run_global
 
 
 def test_registered():

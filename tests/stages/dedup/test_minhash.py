@@ -3,13 +3,12 @@ import os
 from pathlib import Path
 
 import opencc
-import pyarrow.parquet as pq
 import pytest
 
 from stages import registry
 from stages.dedup.inspect import dedup_inspect, true_jaccard
 from stages.dedup.minhash import MinHashDedup
-from stages.testing import make_batch, read_all, run_global
+from stages.testing import ledger, make_batch, read_all, run_global
 
 
 def distinct(n: int, start: int = 0x4E00) -> str:
@@ -21,15 +20,6 @@ A = distinct(104)
 NEAR = A[:102] + distinct(2, 0x7000)  # 98 shared of 102 shingles: J = 0.961 (collides with p ~0.9997)
 FAR = A[:84] + distinct(20, 0x7100)  # 80 shared of 120: J = 0.667 (< 0.8)
 OTHER = distinct(104, 0x8000)
-
-
-def ledger(result):
-    rows = {}
-    for p in result.rejected:
-        t = pq.read_table(p).to_pydict()
-        for i, r, d in zip(t["id"], t["reason"], t["detail"], strict=True):
-            rows[i] = (r, d)
-    return rows
 
 
 def test_registered_and_params():
