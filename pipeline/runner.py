@@ -25,12 +25,13 @@ from multiprocessing import get_context
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline import io
 from pipeline.config import RunConfig, StageSpec
 from pipeline.faults import checkpoint
-from pipeline.shards import TMP_SUFFIX, ShardWriter, read_json, read_shard, write_json
+from pipeline.shards import TMP_SUFFIX, ShardWriter, read_json, read_shard, shard_schema, write_json
 from stages.base import REJECTED_SCHEMA, GlobalContext, GlobalResult, GlobalStage, Stage, text_chars
 from stages.stats import ConservationError, RunStats, StageStats
 
@@ -214,12 +215,17 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
                 read_stats = StageStats(batch.num_rows + n_bad, batch.num_rows, n_bad, chars, chars)
                 if n_bad:
                     read_stats.reasons.update(read_rejected.column("reason").to_pylist())
+                if task.config.synthetic:
+                    read_stats.counters["synthetic.docs_out"] = synthetic_rows(batch)
                 stats.add(READ, read_stats)
                 sink.write(read_rejected)
             for stage, spec in zip(stages, task.segment.specs, strict=True):
                 if batch.num_rows == 0:
                     break
                 result = stage.apply(batch)
+                if task.config.synthetic:
+                    result.stats.counters["synthetic.docs_in"] += synthetic_rows(batch)
+                    result.stats.counters["synthetic.docs_out"] += synthetic_rows(result.kept)
                 if spec.key != stage.name and result.rejected is not None:
                     stages_col = pa.array([spec.key] * result.rejected.num_rows, pa.string())
                     result.rejected = result.rejected.set_column(1, "stage", stages_col)
@@ -304,6 +310,11 @@ def run_global_segment(
     if not result.stats.seconds:
         result.stats.seconds = time.perf_counter() - t0
     result.stats.check(spec.key)
+    if cfg.synthetic:
+        result.stats.counters["synthetic.docs_in"] += sum(synthetic_rows(b) for p in shards for b in _sources(p))
+        result.stats.counters["synthetic.docs_out"] += sum(
+            synthetic_rows(b) for p in result.shards for b in _sources(p)
+        )
     checkpoint(f"global-done:{spec.key}")
     ledger = []
     for i, part in enumerate(result.rejected):
@@ -324,6 +335,18 @@ def run_global_segment(
     }
     write_json(marker, done)
     return done, False
+
+
+def synthetic_rows(batch: pa.RecordBatch) -> int:
+    """Synthetic documents in a batch, so every stage reports how many of them it kept."""
+    idx = batch.schema.get_field_index("_source")
+    if idx < 0 or batch.num_rows == 0:
+        return 0
+    return int(pc.sum(pc.equal(batch.column(idx), "synthetic")).as_py() or 0)
+
+
+def _sources(path: str) -> Iterator[pa.RecordBatch]:
+    return read_shard(path, columns=["_source"]) if "_source" in shard_schema(path).names else iter(())
 
 
 def _relabel_stage(src: str, dest: str, stage_key: str) -> None:

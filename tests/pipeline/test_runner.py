@@ -190,3 +190,27 @@ def test_rerun_with_another_config_into_the_same_folder_leaves_no_stale_ledger(t
     result = run_local(second)
     ledger = pq.read_table(str(tmp_path / "run" / "rejected")).to_pylist()
     assert {r["stage"] for r in ledger} == {"read"} and result.rejected_rows == 3
+
+
+def test_synthetic_documents_are_counted_apart_at_every_stage(tmp_path: Path):
+    src = _corpus(tmp_path, files=1)
+    syn = tmp_path / "syn.jsonl"
+    syn.write_text(
+        "".join(
+            json.dumps({"id": f"s{i}", "text": t, "generator": "g", "prompt_id": "p"}, ensure_ascii=False) + "\n"
+            for i, t in enumerate(["短", "一篇足够长的合成文档", "另一篇足够长的合成文档"])
+        ),
+        encoding="utf-8",
+    )
+    cfg = validate_config(
+        {
+            "input": {"paths": [str(src / "*.jsonl")]},
+            "synthetic": [{"name": "gen", "paths": [str(syn)]}],
+            "output": {"dir": str(tmp_path / "run")},
+            "stages": ["runner_min_length_filter", "runner_reverse_global"],
+            "execution": {"engine": "local", "task_runner": "sequential"},
+        }
+    )
+    stats = run_local(cfg).stats.stages
+    counts = {k: (v.counters["synthetic.docs_in"], v.counters["synthetic.docs_out"]) for k, v in stats.items()}
+    assert counts == {"read": (0, 3), "runner_min_length_filter": (3, 2), "runner_reverse_global": (2, 2)}
