@@ -25,6 +25,7 @@ import contextlib
 import glob
 import gzip
 import io
+import itertools
 import json
 import os
 import posixpath
@@ -281,6 +282,7 @@ def _input_file(
     if fmt == "jsonl":
         compression = _sniff_compression(path)
         encoding = _sniff_encoding(path, compression, cfg.input.encoding)
+        _check_jsonl_field(path, compression, encoding, cfg.input.text_field)
     else:
         _check_columns(path, fmt, cfg)
     return InputFile(path, fmt, source, size, fingerprint, encoding, compression, synthetic)
@@ -556,6 +558,29 @@ class _ZstdReader(io.RawIOBase):
     def close(self) -> None:
         self._fh.close()
         super().close()
+
+
+def _check_jsonl_field(path: str, compression: str | None, encoding: str, field: str, lines: int = 200) -> None:
+    """A wrong `input.text_field` would reject every line as missing_text: refuse the file up front instead,
+    naming the fields its first documents do have."""
+    seen: dict[str, None] = {}
+    objects = 0
+    with _open_bytes(path, compression) as f:
+        for raw in itertools.islice(f, lines):
+            try:
+                obj = orjson.loads(raw.decode(encoding))
+            except (UnicodeDecodeError, orjson.JSONDecodeError):
+                continue  # malformed lines are the reader's business
+            if isinstance(obj, dict):
+                if field in obj:
+                    return
+                objects += 1
+                seen.update(dict.fromkeys(obj))
+    if objects:
+        fields = ", ".join(list(seen)[:12]) or "none"
+        raise InputError(
+            f"{path}: no `{field}` field in its first {objects} documents (fields: {fields}); set input.text_field"
+        )
 
 
 def _sniff_encoding(path: str, compression: str | None, configured: str) -> str:

@@ -746,3 +746,18 @@ def test_estimate_rows_through_a_url(tmp_path: Path, mem: Any) -> None:
     upload(tmp_path / "corpus", fs, f"{root}/corpus")
     files = list_inputs(make_cfg(f"memory://{root}/corpus", tmp_path))
     assert [estimate_rows(f) for f in files] == [3, 5, 5, 2, 1, 5]
+
+
+def test_a_wrong_text_field_is_refused_naming_the_fields_found(tmp_path: Path):
+    path = tmp_path / "posts.jsonl"
+    path.write_text(
+        "".join(json.dumps({"id": i, "body": "正文", "title": "标题"}, ensure_ascii=False) + "\n" for i in range(3)),
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        InputError,
+        match=r"posts.jsonl: no `text` field in its first 3 documents \(fields: id, body, "
+        r"title\); set input.text_field",
+    ):
+        list_inputs(make_cfg([str(path)], tmp_path))
+    assert [f.source for f in list_inputs(make_cfg([str(path)], tmp_path, text_field="body"))] == ["posts.jsonl"]
