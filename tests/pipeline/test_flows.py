@@ -51,3 +51,33 @@ def test_a_user_error_inside_the_flow_is_one_line_without_a_traceback(tmp_path: 
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "legacy.jsonl: not UTF-8 (looks like GBK/GB18030); set input.encoding" in proc.stderr
+
+
+def _flaky(path: str) -> int:
+    """Fails the first time (a transient error), then succeeds; counts its attempts in a file."""
+    attempts = int(Path(path).read_text()) + 1 if Path(path).exists() else 1
+    Path(path).write_text(str(attempts))
+    if attempts == 1:
+        raise OSError("connection reset")
+    return attempts
+
+
+def _broken(path: str) -> int:
+    attempts = int(Path(path).read_text()) + 1 if Path(path).exists() else 1
+    Path(path).write_text(str(attempts))
+    raise ValueError("corrupt input")
+
+
+def test_transient_failures_are_retried_and_deterministic_ones_fail_fast(tmp_path: Path):
+    from prefect import flow
+
+    from pipeline.flows import prefect_map
+
+    @flow(name="jingxuan-retry-probe")
+    def probe(fn, path: str) -> list:
+        return prefect_map(fn, [path], label="probe")
+
+    assert probe(_flaky, str(tmp_path / "flaky")) == [2]
+    with pytest.raises(ValueError, match="corrupt input"):
+        probe(_broken, str(tmp_path / "broken"))
+    assert (tmp_path / "broken").read_text() == "1"
