@@ -56,9 +56,10 @@ class SyntheticSource(_Strict):
 
 class OutputConfig(_Strict):
     dir: str
-    mode: Literal["overwrite", "versions"] = Field(
+    mode: Literal["overwrite", "versions", "append"] = Field(
         "overwrite",
-        description="versions: dir is a root of v0001/, v0002/ ...; each run curates only input not curated before",
+        description="versions: dir is a root of v0001/, v0002/ ...; each run curates only input not curated "
+        "before; append: the same, plus dir/data as one dataset over all versions",
     )
     parquet: bool = Field(False, description="also write data as Parquet under parquet/")
     keep_rejected_text: bool = True

@@ -1127,7 +1127,7 @@ def _hf_features(schema: pa.Schema) -> tuple[Any, pa.Schema]:
     return features, features.arrow_schema
 
 
-def _fresh_dir(path: str) -> str:
+def fresh_dir(path: str) -> str:
     tmp = path + TMP_SUFFIX
     if os.path.exists(tmp):
         shutil.rmtree(tmp)
@@ -1135,7 +1135,7 @@ def _fresh_dir(path: str) -> str:
     return tmp
 
 
-def _publish_dir(tmp: str, path: str) -> None:
+def publish_dir(tmp: str, path: str) -> None:
     old = path + ".old"
     if os.path.exists(old):
         shutil.rmtree(old)
@@ -1144,6 +1144,21 @@ def _publish_dir(tmp: str, path: str) -> None:
     os.replace(tmp, path)
     if os.path.exists(old):
         shutil.rmtree(old)
+
+
+def write_state(folder: str, names: list[str], fingerprint: str) -> None:
+    """`state.json` as `Dataset.save_to_disk` writes it, listing the data files in order."""
+    state = {
+        "_data_files": [{"filename": n} for n in names],
+        "_fingerprint": fingerprint,
+        "_format_columns": None,
+        "_format_kwargs": {},
+        "_format_type": None,
+        "_output_all_columns": False,
+        "_split": None,
+    }
+    with open(os.path.join(folder, "state.json"), "w", encoding="utf-8") as fh:
+        json.dump(state, fh, indent=2, sort_keys=True)
 
 
 def write_dataset(shards: list[str], data_dir: str, max_shard_docs: int) -> dict[str, Any]:
@@ -1158,7 +1173,7 @@ def write_dataset(shards: list[str], data_dir: str, max_shard_docs: int) -> dict
     from datasets import DatasetInfo
     from datasets.utils.py_utils import asdict
 
-    tmp = _fresh_dir(data_dir)
+    tmp = fresh_dir(data_dir)
     num = len(sizes)
     names = [f"data-{i:05d}-of-{num:05d}.arrow" for i in range(num)]
     h = xxhash.xxh3_64()
@@ -1172,21 +1187,11 @@ def write_dataset(shards: list[str], data_dir: str, max_shard_docs: int) -> dict
             while block := fh.read(8 << 20):
                 h.update(block)
         nbytes += os.path.getsize(path)
-    state = {
-        "_data_files": [{"filename": n} for n in names],
-        "_fingerprint": h.hexdigest(),
-        "_format_columns": None,
-        "_format_kwargs": {},
-        "_format_type": None,
-        "_output_all_columns": False,
-        "_split": None,
-    }
-    with open(os.path.join(tmp, "state.json"), "w", encoding="utf-8") as fh:
-        json.dump(state, fh, indent=2, sort_keys=True)
+    write_state(tmp, names, h.hexdigest())
     info = asdict(DatasetInfo(features=features))
     with open(os.path.join(tmp, "dataset_info.json"), "w", encoding="utf-8") as fh:
         json.dump({k: info[k] for k in sorted(info)}, fh, indent=2)
-    _publish_dir(tmp, data_dir)
+    publish_dir(tmp, data_dir)
     return {"files": [os.path.join(data_dir, n) for n in names], "rows": sum(sizes), "bytes": nbytes}
 
 
@@ -1194,7 +1199,7 @@ def write_parquet_dataset(shards: list[str], out_dir: str, max_shard_docs: int =
     """The same rows and file split as `write_dataset`, as `data-0000i-of-0000N.parquet` (zstd)."""
     schema, sizes = _plan(shards, max_shard_docs)
     _, out_schema = _hf_features(schema)  # keeps the features metadata: `datasets` reads it back from Parquet
-    tmp = _fresh_dir(out_dir)
+    tmp = fresh_dir(out_dir)
     num = len(sizes)
     names = [f"data-{i:05d}-of-{num:05d}.parquet" for i in range(num)]
     nbytes = 0
@@ -1204,7 +1209,7 @@ def write_parquet_dataset(shards: list[str], out_dir: str, max_shard_docs: int =
             for b in chunk:
                 w.write_batch(conform(b, out_schema))
         nbytes += os.path.getsize(path)
-    _publish_dir(tmp, out_dir)
+    publish_dir(tmp, out_dir)
     return {"files": [os.path.join(out_dir, n) for n in names], "rows": sum(sizes), "bytes": nbytes}
 
 

@@ -386,7 +386,7 @@ def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult |
     if not inputs:
         raise io.InputError(f"input.paths {cfg.input.paths}: no input files found")
     version = None
-    if cfg.output.mode == "versions":
+    if cfg.output.mode in ("versions", "append"):
         from pipeline import versions
 
         os.makedirs(cfg.run_dir, exist_ok=True)
@@ -460,6 +460,8 @@ def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult |
     write_report(paths.root)
     if version is not None:
         versions.complete(cfg.run_dir, version.version, result.data_rows, result.rejected_rows)
+        if cfg.output.mode == "append":
+            versions.publish_appended(cfg.run_dir)
     return result
 
 

@@ -5,17 +5,21 @@ per version (`v0001/`, `v0002/` ...) and `index/` (dedup indexes shared by all v
 input files whose (source, fingerprint) no completed version has curated; earlier versions are never
 rewritten. A version that was interrupted is resumed by the next run with the same config, on the inputs it
 had recorded, so a restart cannot skip or double-count files.
+
+`output.mode: append` does the same and also keeps `data/` at the root: one dataset whose files are every
+complete version's data files in order (hard links, so nothing earlier is copied or rewritten).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.io import InputFile
-from pipeline.shards import read_json, write_json
+from pipeline.io import InputError, InputFile, fresh_dir, publish_dir, write_state
+from pipeline.shards import read_json, shard_schema, write_json
 
 LEDGER = "runs.json"
 
@@ -73,6 +77,38 @@ def complete(root: str, version: int, docs_out: int, docs_rejected: int) -> None
         if r["version"] == version:
             r.update(status="complete", finished=_now(), docs_out=docs_out, docs_rejected=docs_rejected)
     write_json(os.path.join(root, LEDGER), book)
+
+
+def publish_appended(root: str) -> dict[str, int]:
+    """`root/data`: all complete versions' data files as one `datasets` folder, earlier versions first."""
+    files, info = [], None
+    for r in ledger(root)["runs"]:
+        if r["status"] != "complete":
+            continue
+        data = os.path.join(root, r["dir"], "data")
+        state = read_json(os.path.join(data, "state.json"))
+        names = [f["filename"] for f in state["_data_files"]]
+        first = shard_schema(os.path.join(data, names[0]))
+        if info is not None and not first.equals(info[1]):
+            raise InputError(
+                f"{root}: version {r['dir']} has other columns or types than the versions before it "
+                f"({first.names} vs {info[1].names}); append needs one schema: use output.mode: versions"
+            )
+        info = (os.path.join(data, "dataset_info.json"), first)
+        files += [(r["dir"], os.path.join(data, n), state["_fingerprint"]) for n in names]
+    if info is None:
+        return {"files": 0}
+    tmp = fresh_dir(os.path.join(root, "data"))
+    names = []
+    for version, path, _ in files:
+        name = f"{version}-{os.path.basename(path)}"
+        os.link(path, os.path.join(tmp, name))
+        names.append(name)
+    write_state(tmp, names, hashlib.sha256("".join(fp for *_, fp in files).encode()).hexdigest()[:16])
+    with open(info[0], "rb") as src, open(os.path.join(tmp, "dataset_info.json"), "wb") as dst:
+        dst.write(src.read())
+    publish_dir(tmp, os.path.join(root, "data"))
+    return {"files": len(names)}
 
 
 def table(root: str) -> str:

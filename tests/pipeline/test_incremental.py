@@ -55,3 +55,21 @@ def test_second_run_curates_only_new_files_and_drops_old_duplicates(tmp_path: Pa
     assert run_local(_config(tmp_path)) is None
     listing = table(str(tmp_path / "out"))
     assert "complete" in listing and "v0002" in listing
+
+
+def test_append_mode_keeps_one_dataset_over_all_versions_without_rewriting(tmp_path: Path):
+    import datasets
+
+    (tmp_path / "in").mkdir()
+    _write(tmp_path / "in" / "day1.jsonl", [("a1", DOCS[0]), ("a2", DOCS[1])])
+    cfg = _config(tmp_path).model_copy(
+        update={"output": _config(tmp_path).output.model_copy(update={"mode": "append"})}
+    )
+    run_local(cfg)
+    first_file = next((tmp_path / "out" / "v0001" / "data").glob("*.arrow"))
+    before = (first_file.stat().st_ino, first_file.read_bytes())
+    _write(tmp_path / "in" / "day2.jsonl", [("b2", DOCS[2])])
+    run_local(cfg)
+    ds = datasets.load_from_disk(str(tmp_path / "out" / "data"))
+    assert ds["id"] == ["a1", "a2", "b2"]
+    assert (first_file.stat().st_ino, first_file.read_bytes()) == before
