@@ -7,10 +7,19 @@ empty key and are deduplicated together.
 
 Three passes, each a `ctx.map` over small items, so no process holds more than one shard or one key bucket:
 1. per shard: (key, shard, row, length, quality, id) into `buckets` Arrow files partitioned by key hash;
-2. per bucket: the winner of each key by the keep policy; drop lists (row -> kept id) per shard;
+2. per bucket: the winner of each key by the keep policy, the index's entries of that bucket first (an earlier
+   run's document always wins, whatever the keep policy); drop lists (row -> kept id) per shard; this run's new
+   kept keys become the bucket's part of the run's index segment;
 3. per shard: the shard rewritten without its dropped rows (order kept); drops go to the ledger as
    `exact_duplicate` with the kept document's id as detail. A shard that loses nothing is hard-linked (same
    bytes, no copy) and has no ledger file.
+
+Incremental (`stages.dedup.index` frame): each run adds one segment of `bucket-NNNNN.arrow` files (`hi`, `lo`,
+`id`, `run`; sorted by key) holding the keys its kept documents brought in, partitioned by `hi % buckets` with the
+run's bucket count (recorded in the segment's `meta.json`). A later run's bucket b reads only the partitions p of
+each segment with p = b modulo gcd(both bucket counts) — one partition when the counts are equal or one divides
+the other (the default counts are powers of two). Memory per bucket process: ~40 bytes per document of this run in
+the bucket plus ~40 bytes per index entry of the bucket (plus ids), so ~100 MB per million with sorting.
 """
 
 from __future__ import annotations
@@ -30,10 +39,14 @@ from pipeline.shards import read_shard, shard_rows
 from stages.base import GlobalContext, GlobalResult, GlobalStage
 from stages.chinese import fold
 from stages.dedup.common import Keep, doc_columns, quality_array, rank_order, read_table, rewrite_shard, write_table
+from stages.dedup.index import DedupIndex
 from stages.stats import StageStats
 
 REASON = "exact_duplicate"
 _ROWS_PER_BUCKET = 1_000_000  # ~40 bytes each in pass 2: ~100 MB per bucket process with sorting
+# What makes two runs' keys comparable: bump KEY_DEFINITION when `fold` or the key hash changes.
+KEY_DEFINITION = "fold-1/xxh3_128-utf8"
+PARAM_KEYS = ("stage", "key_definition")
 
 
 def _key_pass(item: dict) -> dict:
@@ -72,39 +85,64 @@ def _key_pass(item: dict) -> dict:
     return {"rows": row, "chars": chars, "has_quality": has_quality, "buckets": written}
 
 
+def _index_rows(paths: list[str], bucket: int, buckets: int) -> pa.Table:
+    """The index entries (`hi`, `lo`, `id`) of this run's key bucket, in segment order."""
+    parts = []
+    for path in paths:
+        t = read_table(path, ["hi", "lo", "id"])
+        parts.append(t.filter(pa.array(t.column("hi").to_numpy() % np.uint64(buckets) == bucket)))
+    schema = pa.schema([("hi", pa.uint64()), ("lo", pa.uint64()), ("id", pa.string())])
+    return pa.concat_tables(parts) if parts else schema.empty_table()
+
+
 def _bucket_pass(item: dict) -> dict:
-    """Pass 2: one key bucket over all shards; the first row of each key (by keep policy) wins."""
+    """Pass 2: one key bucket over all shards and the index; per key the index entry wins, else the first row by
+    keep policy. New kept keys go to this run's index segment."""
+    out = {"drops": {}, "groups": 0, "matched_index": 0, "added": 0}
     tables, shard_nos = [], []
     for no, path in item["files"]:
         t = read_table(path)
         tables.append(t)
         shard_nos.append(np.full(t.num_rows, no, np.int64))
     if not tables:
-        return {"drops": {}, "groups": 0}
+        return out
+    idx = _index_rows(item["index_files"], item["bucket"], item["buckets"])
+    n_idx = idx.num_rows
     t = pa.concat_tables(tables)
     shard = np.concatenate(shard_nos)
-    hi, lo = t.column("hi").to_numpy(), t.column("lo").to_numpy()
-    order_key = shard * (1 << 40) + t.column("row").to_numpy()  # input order: shard, then row
-    length = t.column("length").to_numpy()
-    quality = t.column("quality").to_numpy()
-    order = np.lexsort([*rank_order(order_key, length, quality, item["keep"], item["use_quality"]), lo, hi])
-    hi, lo = hi[order], lo[order]
-    first = np.r_[True, (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1])]
-    winner = order[np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))]
-    losers = order[~first]
-    ids = t.column("id")
-    drops: dict[int, str] = {}
-    loser_shard = shard[losers]
     rows = t.column("row").to_numpy()
+    hi = np.concatenate([idx.column("hi").to_numpy(), t.column("hi").to_numpy()])
+    lo = np.concatenate([idx.column("lo").to_numpy(), t.column("lo").to_numpy()])
+    order_key = np.concatenate([np.arange(n_idx, dtype=np.int64) - n_idx, shard * (1 << 40) + rows])  # input order
+    length = np.concatenate([np.zeros(n_idx, np.int64), t.column("length").to_numpy()])
+    quality = np.concatenate([np.full(n_idx, -np.inf), t.column("quality").to_numpy()])
+    new = np.arange(n_idx + t.num_rows) >= n_idx
+    rank = rank_order(order_key, length, quality, item["keep"], item["use_quality"])
+    order = np.lexsort([*rank, new, lo, hi])  # in a key group: index entries first, then by keep policy
+    hs, ls = hi[order], lo[order]
+    first = np.r_[True, (hs[1:] != hs[:-1]) | (ls[1:] != ls[:-1])]
+    winner = order[np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))]
+    ids = pa.chunked_array(
+        [*idx.column("id").cast(pa.string()).chunks, *t.column("id").cast(pa.string()).chunks], pa.string()
+    )
+    lose = ~first & new[order]  # index entries that repeat each other were settled by earlier runs
+    losers, kept_by = order[lose] - n_idx, winner[lose]
+    loser_shard = shard[losers]
     for no in np.unique(loser_shard):
         sel = loser_shard == no
         path = os.path.join(item["dir"], f"b{item['bucket']:04d}-s{int(no):05d}.arrow")
-        lo_idx = losers[sel]
-        o = np.argsort(rows[lo_idx], kind="stable")
-        write_table(path, pa.table({"row": rows[lo_idx][o], "kept_id": ids.take(pa.array(winner[~first][sel][o]))}))
-        drops[int(no)] = path
-    groups_with_dups = len(np.unique(winner[~first])) if len(losers) else 0
-    return {"drops": drops, "groups": groups_with_dups}
+        o = np.argsort(rows[losers[sel]], kind="stable")
+        write_table(path, pa.table({"row": rows[losers[sel]][o], "kept_id": ids.take(kept_by[sel][o])}))
+        out["drops"][int(no)] = path
+    out["groups"] = len(np.unique(kept_by))
+    out["matched_index"] = int((kept_by < n_idx).sum())
+    added = order[first & new[order]]  # this run's new keys, in key order
+    if item["segment"] and len(added):
+        run = pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(added), np.int32)), pa.array([item["run"]]))
+        part = pa.table({"hi": hi[added], "lo": lo[added], "id": ids.take(added).combine_chunks(), "run": run})
+        write_table(item["segment"], part)
+    out["added"] = len(added)
+    return out
 
 
 def _rewrite_pass(item: dict) -> dict:
@@ -136,18 +174,32 @@ class ExactDedup(GlobalStage):
     original text, or the best `_quality` (longest when the column is absent); ties go to the first seen."""
 
     name: ClassVar[str] = "exact_dedup"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
 
     keep: Keep = Field("first", description="which copy stays: first (seen), longest, best_quality")
     buckets: int | None = Field(
-        None, ge=1, description="key partitions of pass 2 (default: one per million documents, at least 4)"
+        None,
+        ge=1,
+        description="key partitions of pass 2 (default: one per million documents incl. the index, at least 4, "
+        "rounded up to a power of two)",
     )
+    index_dir: str | None = Field(None, description="persistent index folder (default: the run's index/)")
+    incremental: bool = Field(True, description="match against the index of earlier runs and add this run's keys")
 
     def run(self, shards: list[str], ctx: GlobalContext) -> GlobalResult:
         t_start = time.perf_counter()
         stage = self.name
+        params = {"stage": self.name, "key_definition": KEY_DEFINITION}
+        run_key = (os.path.abspath(ctx.run_dir), ctx.stage_key)
+        index = DedupIndex(self.index_dir or ctx.index_dir, PARAM_KEYS) if self.incremental else None
+        if index is not None:
+            index.check_params(params)  # fail before any work
+        segments = index.segments(exclude=run_key) if index is not None else []
+        n_index = sum(sum(m["parts"]) for _, m in segments)
         n_docs = sum(shard_rows(s) for s in shards)
-        buckets = self.buckets or max(4, math.ceil(n_docs / _ROWS_PER_BUCKET))
+        buckets = self.buckets or 1 << (max(4, math.ceil((n_docs + n_index) / _ROWS_PER_BUCKET)) - 1).bit_length()
+        seg_dir = index.new_segment_dir(ctx.stage_key) if index is not None else None
+        run_name = os.path.basename(os.path.normpath(ctx.run_dir))
         p1 = os.path.join(ctx.work_dir, "exact", "keys")
         p2 = os.path.join(ctx.work_dir, "exact", "drops")
         timings = {}
@@ -158,7 +210,19 @@ class ExactDedup(GlobalStage):
         items = []
         for b in range(buckets):
             files = [(i, os.path.join(p1, f"s{i:05d}-b{b:04d}.arrow")) for i, r in enumerate(res1) if b in r["buckets"]]
-            items.append({"bucket": b, "files": files, "dir": p2, "keep": self.keep, "use_quality": use_quality})
+            items.append(
+                {
+                    "bucket": b,
+                    "buckets": buckets,
+                    "files": files,
+                    "index_files": _index_files(segments, b, buckets),
+                    "dir": p2,
+                    "keep": self.keep,
+                    "use_quality": use_quality,
+                    "segment": os.path.join(seg_dir, f"bucket-{b:05d}.arrow") if seg_dir else None,
+                    "run": run_name,
+                }
+            )
         t0 = time.perf_counter()
         res2 = ctx.map(_bucket_pass, items)
         timings["buckets"] = time.perf_counter() - t0
@@ -183,6 +247,11 @@ class ExactDedup(GlobalStage):
         res3 = ctx.map(_rewrite_pass, items)
         timings["rewrite"] = time.perf_counter() - t0
         rejected = [p for p in (r.pop("rejected") for r in res3) if p]
+        added = [int(r["added"]) for r in res2]
+        if index is not None:
+            index.write_params(params)
+            meta = {"run": run_name, "run_dir": run_key[0], "stage_key": ctx.stage_key, "buckets": buckets}
+            index.commit_segment(seg_dir, meta | {"parts": added})
         stats = StageStats()
         for r in res3:
             stats = stats + StageStats.from_dict(r)
@@ -196,7 +265,22 @@ class ExactDedup(GlobalStage):
                 "buckets": buckets,
                 "duplicate_groups": sum(r["groups"] for r in res2),
                 "dropped": stats.docs_rejected,
+                "dropped_matching_index": sum(r["matched_index"] for r in res2),
+                "index": None
+                if index is None
+                else {"path": index.path, "documents_before": n_index, "documents_added": sum(added)},
                 "shards_unchanged": sum(not it["drop_files"] for it in items),
                 "seconds": {k: round(v, 3) for k, v in timings.items()},
             },
         )
+
+
+def _index_files(segments: list[tuple[str, dict]], bucket: int, buckets: int) -> list[str]:
+    """Partitions of earlier segments that can hold keys of `bucket`: key % buckets == bucket and key % n == p
+    (n the segment's bucket count) both hold only if p == bucket modulo gcd(buckets, n)."""
+    out = []
+    for d, meta in segments:
+        n = meta["buckets"]
+        g = math.gcd(buckets, n)
+        out += [os.path.join(d, f"bucket-{p:05d}.arrow") for p in range(n) if p % g == bucket % g and meta["parts"][p]]
+    return out

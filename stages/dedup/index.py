@@ -1,6 +1,6 @@
-"""The persistent MinHash index that later runs deduplicate against.
+"""The persistent dedup indexes that later runs deduplicate against (one directory per stage).
 
-Layout of an index directory:
+Layout of a MinHash index directory:
 
     params.json                 threshold, num_perm, ngram, tokenizer, seed, bands, rows, hash scheme
     segments/seg-00000/         one segment per run that added documents (append-only)
@@ -8,6 +8,10 @@ Layout of an index directory:
         part-00000.bands.arrow  one uint64 column per band (`b0` ...), `has`
         part-00000.sig.npy      (rows, num_perm) uint32 signatures, for verification and estimated Jaccard
         part-00000.docs.arrow   `id`, `run` of the kept documents
+
+The exact-dedup index has the same `params.json` + `segments/seg-NNNNN/meta.json` frame; its parts are the 128-bit
+keys of kept documents partitioned by key bucket (see `stages.dedup.exact`), and `meta.json` also records the
+segment's bucket count. `params.json` names the key definition, so the two kinds refuse each other's directory.
 
 A segment is written under a temporary name and renamed when complete, so a killed run leaves the index as it
 was. A re-run of the same run (same run dir and stage key) replaces its own segment instead of matching itself.
@@ -25,8 +29,9 @@ PARAM_KEYS = ("threshold", "num_perm", "ngram", "tokenizer", "seed", "bands", "r
 
 
 class DedupIndex:
-    def __init__(self, path: str):
+    def __init__(self, path: str, param_keys: tuple[str, ...] = PARAM_KEYS):
         self.path = os.path.abspath(path)
+        self.param_keys = param_keys  # the parameters that must match for two runs' entries to compare
         self.params_path = os.path.join(self.path, "params.json")
         self.segments_dir = os.path.join(self.path, "segments")
 
@@ -41,8 +46,15 @@ class DedupIndex:
         have = self.params()
         if have is None:
             return
+        if not any(k in have for k in self.param_keys):
+            raise ValueError(
+                f"dedup index {self.path} belongs to another kind of dedup stage (its params.json has "
+                f"{sorted(have)}, this stage needs {list(self.param_keys)}); use another index_dir"
+            )
         bad = [
-            f"{k}: index has {have.get(k)!r}, stage has {params[k]!r}" for k in PARAM_KEYS if have.get(k) != params[k]
+            f"{k}: index has {have.get(k)!r}, stage has {params[k]!r}"
+            for k in self.param_keys
+            if have.get(k) != params[k]
         ]
         if bad:
             raise ValueError(
@@ -52,7 +64,7 @@ class DedupIndex:
 
     def write_params(self, params: dict[str, Any]) -> None:
         if not self.exists():
-            write_json(self.params_path, {k: params[k] for k in PARAM_KEYS} | {"format": 1})
+            write_json(self.params_path, {k: params[k] for k in self.param_keys} | {"format": 1})
 
     def segments(self, exclude: tuple[str, str] | None = None) -> list[tuple[str, dict]]:
         """(dir, meta) of complete segments in order; `exclude` = (run_dir, stage_key) of the current run."""

@@ -46,9 +46,10 @@ def test_second_run_curates_only_new_files_and_drops_old_duplicates(tmp_path: Pa
     assert [i["source"] for i in manifest["inputs"]] == ["in/day2.jsonl"]
     assert second.stats.docs_in == 3 and second.data_rows == 1
     ledger = {r["id"]: r for r in pq.read_table(Path(second.run_dir, "rejected")).to_pylist()}
-    assert {k: (v["reason"], v["detail"]) for k, v in ledger.items()} == {
-        "b1": ("near_duplicate", "a1"),
-        "b3": ("near_duplicate", "a2"),
+    # the exact copy is caught by exact_dedup's index, the near copy by minhash_dedup's
+    assert {k: (v["stage"], v["reason"], v["detail"]) for k, v in ledger.items()} == {
+        "b1": ("minhash_dedup", "near_duplicate", "a1"),
+        "b3": ("exact_dedup", "exact_duplicate", "a2"),
     }
     # the first version is untouched, and a third run finds nothing new
     assert Path(first.run_dir, "data").is_dir() and first.run_dir.endswith("v0001")

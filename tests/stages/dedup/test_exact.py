@@ -1,10 +1,14 @@
+import json
+import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
 from stages import registry
-from stages.dedup.exact import ExactDedup
+from stages.dedup.common import read_table
+from stages.dedup.exact import ExactDedup, _index_files
+from stages.dedup.minhash import MinHashDedup
 from stages.testing import ledger, make_batch, read_all, run_global
 
 
@@ -86,3 +90,118 @@ def test_shard_without_drops_is_linked_not_rewritten(tmp_path):
     assert ledger(r) == {"4": ("exact_duplicate", "1")}
     assert (r.stats.docs_in, r.stats.docs_out, r.stats.chars_in, r.stats.chars_out) == (4, 3, 4, 3)
     assert r.report["shards_unchanged"] == 1
+
+
+def _segments(index: str) -> list[str]:
+    return sorted(os.listdir(os.path.join(index, "segments")))
+
+
+def test_later_runs_drop_copies_of_earlier_runs(tmp_path):
+    index = str(tmp_path / "index")
+    first = run_global(
+        ExactDedup(index_dir=index), [make_batch(["长江很长。", "黄河很黄。"], ["a", "b"])], str(tmp_path / "r1")
+    )
+    assert first.report["index"] == {"path": index, "documents_before": 0, "documents_added": 2}
+    assert json.loads(Path(index, "params.json").read_text()) == {
+        "stage": "exact_dedup",
+        "key_definition": "fold-1/xxh3_128-utf8",
+        "format": 1,
+    }
+    # keep=longest would prefer the longer new copy: the earlier run wins anyway; buckets differ from run 1
+    second = run_global(
+        ExactDedup(index_dir=index, keep="longest", buckets=2),
+        [make_batch(["長江很長！！！", "泰山很高", "泰山很高。"], ["a2", "c", "c2"])],
+        str(tmp_path / "r2"),
+    )
+    assert ledger(second) == {"a2": ("exact_duplicate", "a"), "c": ("exact_duplicate", "c2")}
+    assert read_all(second.shards).column("id").to_pylist() == ["c2"]
+    assert second.report["dropped_matching_index"] == 1 and second.report["duplicate_groups"] == 2
+    assert second.report["index"] == {"path": index, "documents_before": 2, "documents_added": 1}
+    assert _segments(index) == ["seg-00000", "seg-00001"]
+    meta = json.loads(Path(index, "segments", "seg-00001", "meta.json").read_text())
+    assert (meta["run"], meta["buckets"], sum(meta["parts"])) == ("r2", 2, 1)
+    # a third run (bucket counts coprime with both segments') sees both earlier segments
+    third = run_global(
+        ExactDedup(index_dir=index, buckets=3),
+        [make_batch(["黄河 很黄", "泰山很高", "华山很险"], ["b3", "c3", "d3"])],
+        str(tmp_path / "r3"),
+    )
+    assert ledger(third) == {"b3": ("exact_duplicate", "b"), "c3": ("exact_duplicate", "c2")}
+    assert third.report["dropped_matching_index"] == 2
+    assert third.report["index"]["documents_before"] == 3
+    entries = [read_table(str(p)).to_pydict() for p in sorted(Path(index, "segments").glob("seg-*/bucket-*.arrow"))]
+    assert sorted((i, r) for e in entries for i, r in zip(e["id"], e["run"], strict=True)) == [
+        ("a", "r1"),
+        ("b", "r1"),
+        ("c2", "r2"),
+        ("d3", "r3"),
+    ]
+
+
+@pytest.mark.parametrize("buckets", [1, 3, 4, 8, 16])
+def test_index_partitions_found_for_any_bucket_count(tmp_path, buckets):
+    index = str(tmp_path / "index")
+    texts = [f"第{i}篇文章" for i in range(200)]
+    run_global(
+        ExactDedup(index_dir=index, buckets=4), [make_batch(texts, [f"o{i}" for i in range(200)])], str(tmp_path / "r1")
+    )
+    r = run_global(
+        ExactDedup(index_dir=index, buckets=buckets),
+        [make_batch([*texts[::-1], "新的一篇"], [*(f"n{i}" for i in range(199, -1, -1)), "new"])],
+        str(tmp_path / "r2"),
+    )
+    assert ledger(r) == {f"n{i}": ("exact_duplicate", f"o{i}") for i in range(200)}
+    assert read_all(r.shards).column("id").to_pylist() == ["new"]
+
+
+def test_bucket_reads_only_matching_partitions():
+    seg = [("s", {"buckets": 4, "parts": [1, 1, 0, 1]})]
+    assert _index_files(seg, 5, 8) == [os.path.join("s", "bucket-00001.arrow")]  # 8 = 2 x 4: one partition
+    assert _index_files(seg, 1, 2) == [os.path.join("s", "bucket-00001.arrow"), os.path.join("s", "bucket-00003.arrow")]
+    assert _index_files(seg, 2, 4) == []  # that partition is empty
+    assert len(_index_files(seg, 0, 3)) == 3  # coprime counts: every non-empty partition
+
+
+def test_rerun_of_same_run_replaces_its_segment(tmp_path):
+    index = str(tmp_path / "index")
+    run_global(ExactDedup(index_dir=index), [make_batch(["长江很长"], ["a"])], str(tmp_path / "r1"))
+    shards = [make_batch(["长江很长", "泰山很高", "泰山很高"], ["a2", "c", "c2"]), make_batch(["华山很险"], ["d"])]
+    first = run_global(ExactDedup(index_dir=index), shards, str(tmp_path / "r2"))
+    files = first.shards + first.rejected + sorted(str(p) for p in Path(index, "segments", "seg-00001").iterdir())
+    before = [Path(f).read_bytes() for f in files]
+    again = run_global(ExactDedup(index_dir=index), shards, str(tmp_path / "r2"))  # e.g. killed and restarted
+    assert ledger(again) == {"a2": ("exact_duplicate", "a"), "c2": ("exact_duplicate", "c")}
+    assert again.report["index"] == {"path": index, "documents_before": 1, "documents_added": 2}
+    assert _segments(index) == ["seg-00000", "seg-00001"]
+    assert [Path(f).read_bytes() for f in files] == before
+
+
+def test_not_incremental_neither_reads_nor_writes_the_index(tmp_path):
+    index = str(tmp_path / "index")
+    run_global(ExactDedup(index_dir=index), [make_batch(["长江很长"], ["a"])], str(tmp_path / "r1"))
+    r = run_global(
+        ExactDedup(index_dir=index, incremental=False), [make_batch(["长江很长"], ["a2"])], str(tmp_path / "r2")
+    )
+    assert ledger(r) == {} and r.report["index"] is None
+    assert _segments(index) == ["seg-00000"]
+    fresh = tmp_path / "none"
+    run_global(ExactDedup(index_dir=str(fresh), incremental=False), [make_batch(["一", "一"])], str(tmp_path / "r3"))
+    assert not fresh.exists()
+
+
+def test_parameter_mismatch_refused(tmp_path):
+    index = tmp_path / "index"
+    run_global(ExactDedup(index_dir=str(index)), [make_batch(["长江很长"])], str(tmp_path / "r1"))
+    params = json.loads((index / "params.json").read_text())
+    (index / "params.json").write_text(json.dumps(params | {"key_definition": "fold-0/md5"}))
+    with pytest.raises(ValueError) as err:
+        run_global(ExactDedup(index_dir=str(index)), [make_batch(["长江很长"])], str(tmp_path / "r2"))
+    assert str(index) in str(err.value) and "key_definition: index has 'fold-0/md5'" in str(err.value)
+    assert not list((tmp_path / "r2" / "out" / "stage").glob("*.arrow"))  # refused before any work
+    # a MinHash index is not an exact one, and the other way round
+    mh = str(tmp_path / "mh")
+    run_global(MinHashDedup(index_dir=mh), [make_batch(["长江很长"])], str(tmp_path / "r3"))
+    with pytest.raises(ValueError, match="another kind of dedup stage"):
+        run_global(ExactDedup(index_dir=mh), [make_batch(["长江很长"])], str(tmp_path / "r4"))
+    with pytest.raises(ValueError, match="another kind of dedup stage"):
+        run_global(MinHashDedup(index_dir=str(index)), [make_batch(["长江很长"])], str(tmp_path / "r5"))
