@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from functools import cache
 from pathlib import Path
 from typing import ClassVar
@@ -77,29 +78,23 @@ class WordFilter(Filter):
 
     def annotate(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         self.ensure_setup()
-        stop = self._stopwords
-        table = char_classes()
-        wordy = HAN | LETTER | DIGIT
         n = batch.num_rows
-        n_words = np.zeros(n, dtype=np.int64)
-        n_stop = np.zeros(n, dtype=np.int64)
-        word_chars = np.zeros(n, dtype=np.int64)
-        n_alpha = np.zeros(n, dtype=np.int64)
-        for i, text in enumerate(batch.column("text").to_pylist()):
-            tokens = [t for t in segment(text or "") if not t.isspace()]
-            if not tokens:
-                continue
-            # first character decides the token's class: jieba never glues punctuation to a word
-            firsts = table[np.fromiter((ord(t[0]) for t in tokens), dtype=np.int64, count=len(tokens))]
-            lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
-            is_word = (firsts & wordy) != 0
-            n_words[i] = is_word.sum()
-            word_chars[i] = lengths[is_word].sum()
-            n_alpha[i] = ((firsts & (HAN | LETTER)) != 0).sum()
-            n_stop[i] = sum(1 for t in tokens if t in stop)
+        # Segmentation is per document; everything after it runs once over all tokens of the batch.
+        per_doc = [segment(text or "") for text in batch.column("text").to_pylist()]
+        tokens = list(itertools.chain.from_iterable(per_doc))
+        doc = np.repeat(np.arange(n), np.fromiter(map(len, per_doc), dtype=np.int64, count=n))
+        # whitespace tokens start with a space class, so they count as neither words nor letters
+        firsts = char_classes()[np.fromiter((ord(t[0]) for t in tokens), dtype=np.int64, count=len(tokens))]
+        lengths = np.fromiter(map(len, tokens), dtype=np.float64, count=len(tokens))
+        is_word = (firsts & (HAN | LETTER | DIGIT)) != 0
+        stop = self._stopwords
+        is_stop = np.fromiter((t in stop for t in tokens), dtype=bool, count=len(tokens))
+        n_words = np.bincount(doc, weights=is_word, minlength=n).astype(np.int64)
+        word_chars = np.bincount(doc, weights=lengths * is_word, minlength=n).astype(np.int64)
+        n_alpha = np.bincount(doc, weights=(firsts & (HAN | LETTER)) != 0, minlength=n).astype(np.int64)
         signals = {
             "_n_words": n_words,
-            "_stopwords": n_stop,
+            "_stopwords": np.bincount(doc, weights=is_stop, minlength=n).astype(np.int64),
             "_mean_word_len": safe_ratio(word_chars, n_words),
             "_alpha_word_ratio": safe_ratio(n_alpha, n_words),
         }
