@@ -21,7 +21,18 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 SHARED = Path(os.environ.get("JINGXUAN_SHARED", REPO.parent / "shared")) / "corpora" / "docs"
 
-STAGES = [{"normalize": {}}, {"langid": {}}, {"lang_filter": {}}]
+STAGE_SETS = {
+    "shard": [{"normalize": {}}, {"langid": {}}, {"lang_filter": {}}],
+    # the global stages too: their passes go through the same executor
+    "full": [
+        {"normalize": {}},
+        {"langid": {}},
+        {"lang_filter": {}},
+        {"exact_dedup": {}},
+        {"minhash_dedup": {}},
+        {"curriculum": {"schedule": "phases", "phases": 4}},
+    ],
+}
 
 
 def make_corpus(folder: Path, docs: int, shards: int, seed: int = 0) -> int:
@@ -48,7 +59,7 @@ def make_corpus(folder: Path, docs: int, shards: int, seed: int = 0) -> int:
     return size
 
 
-def run(kind: str, workers: int, corpus: Path, out: Path) -> float:
+def run(kind: str, workers: int, corpus: Path, out: Path, stages: list) -> float:
     from pipeline.config import validate_config
 
     engine, runner = kind.split("-")
@@ -56,7 +67,7 @@ def run(kind: str, workers: int, corpus: Path, out: Path) -> float:
         {
             "input": {"paths": [str(corpus / "*.jsonl")]},
             "output": {"dir": str(out)},
-            "stages": STAGES,
+            "stages": stages,
             "execution": {"engine": engine, "task_runner": runner, "workers": workers},
         }
     )
@@ -75,13 +86,15 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=100_000)
     ap.add_argument("--shards", type=int, default=8)
     ap.add_argument("--kinds", default="local-process,prefect-process,prefect-dask")
+    ap.add_argument("--stages", choices=sorted(STAGE_SETS), default="shard")
     args = ap.parse_args()
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     tmp = Path(tempfile.mkdtemp(prefix="jx-scaling-"))
     size = make_corpus(tmp / "in", args.docs, args.shards)
+    stages = STAGE_SETS[args.stages]
     print(
         f"corpus: {args.docs:,} docs, {size / 1e6:.1f} MB, {args.shards} shards; stages: "
-        + ", ".join(next(iter(s)) for s in STAGES)
+        + ", ".join(next(iter(s)) for s in stages)
     )
     t0 = time.perf_counter()
     import pipeline.flows  # noqa: F401  (import cost shown apart)
@@ -91,7 +104,7 @@ def main() -> None:
     for kind in args.kinds.split(","):
         base = None
         for workers in (1, 2):
-            secs = run(kind, workers, tmp / "in", tmp / f"out-{kind}-{workers}")
+            secs = run(kind, workers, tmp / "in", tmp / f"out-{kind}-{workers}", stages)
             base = base or secs
             print(
                 f"{kind:<18}{workers:>8}{secs:>10.1f}{args.docs / secs:>10,.0f}{size / 1e6 / secs:>8.2f}"
