@@ -1,11 +1,35 @@
-"""Chinese text helpers shared by stages: Traditional->Simplified folding and the script-folded match key."""
+"""Text helpers shared by stages: string arrays decoded to code points, Traditional->Simplified folding and
+the script-folded match key."""
 
 from __future__ import annotations
 
 from functools import cache
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+
+def string_array(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One chunk of type string with nulls as "", whatever text column a stage is given."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.type != pa.string():
+        arr = arr.cast(pa.string())
+    return pc.fill_null(arr, "") if arr.null_count else arr
+
+
+def code_points(texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """All code points of a string array as one uint32 array, plus per-document lengths in characters;
+    decoded once from the Arrow buffer, so numpy can count character classes without a loop per document."""
+    texts = string_array(texts)
+    lengths = pc.utf8_length(texts).to_numpy(zero_copy_only=False).astype(np.int64)
+    data = texts.buffers()[2]
+    if data is None or len(texts) == 0:
+        return np.zeros(0, np.uint32), lengths
+    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int32)[texts.offset : texts.offset + len(texts) + 1]
+    text = str(memoryview(data)[offsets[0] : offsets[-1]], "utf-8")
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32), lengths
 
 
 @cache

@@ -16,7 +16,8 @@ from functools import cache
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+
+from stages.chinese import code_points
 
 # Character classes (column index of `class_counts`).
 OTHER, HAN, SIMP, TRAD, KANA, HANGUL, LETTER = range(7)
@@ -80,23 +81,6 @@ def class_table() -> np.ndarray:
     table[[ord(c) for c in trad]] = TRAD
     table[0x3007] = HAN  # 〇
     return table
-
-
-def code_points(texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """All code points of a string array as one uint32 array, plus per-document lengths in characters."""
-    if isinstance(texts, pa.ChunkedArray):
-        texts = texts.combine_chunks()
-    if texts.type == pa.large_string():
-        texts = texts.cast(pa.string())
-    texts = pc.fill_null(texts, "")
-    lengths = pc.utf8_length(texts).to_numpy(zero_copy_only=False).astype(np.int64)
-    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int32)[texts.offset : texts.offset + len(texts) + 1]
-    data = texts.buffers()[2]
-    if data is None or len(texts) == 0:
-        return np.zeros(0, np.uint32), lengths
-    raw = memoryview(data)[offsets[0] : offsets[-1]]
-    cps = np.frombuffer(bytes(raw).decode("utf-8").encode("utf-32-le"), dtype=np.uint32)
-    return cps, lengths
 
 
 def class_counts(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:

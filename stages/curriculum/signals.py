@@ -23,6 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from stages.chinese import string_array
+
 BUILTIN = ("length", "rarity", "sentence_length", "entropy")
 SENTENCE_END = "[。！？!?；\n]+"
 _WORDLIKE = r"[\p{L}\p{N}]"
@@ -53,21 +55,15 @@ def jieba_rarity_table() -> tuple[dict[str, float], float]:
     return table, log_total
 
 
-def _strings(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
-    if isinstance(texts, pa.ChunkedArray):
-        texts = texts.combine_chunks()
-    return pc.fill_null(texts.cast(pa.string()), "")
-
-
 def length(texts: pa.Array) -> np.ndarray:
-    return np.log1p(pc.utf8_length(_strings(texts)).to_numpy(zero_copy_only=False).astype(np.float64))
+    return np.log1p(pc.utf8_length(string_array(texts)).to_numpy(zero_copy_only=False).astype(np.float64))
 
 
 def rarity(texts: pa.Array, fold_script: bool = True) -> np.ndarray:
     """Mean word rarity; 0 for a document without words."""
     import rjieba
 
-    texts = _strings(texts)
+    texts = string_array(texts)
     if fold_script:
         from stages.chinese import t2s_array
 
@@ -90,7 +86,7 @@ def rarity(texts: pa.Array, fold_script: bool = True) -> np.ndarray:
 
 def sentence_length(texts: pa.Array) -> np.ndarray:
     """Mean characters per non-blank sentence (whitespace at sentence edges not counted); 0 if none."""
-    texts = _strings(texts)
+    texts = string_array(texts)
     n = len(texts)
     parts = pc.split_pattern_regex(texts, SENTENCE_END)
     flat = pc.utf8_trim_whitespace(pc.list_flatten(parts))
@@ -103,7 +99,7 @@ def sentence_length(texts: pa.Array) -> np.ndarray:
 
 def entropy(texts: pa.Array) -> np.ndarray:
     """Character entropy in bits: log2(n) - sum(c log2 c)/n over the document's character counts."""
-    texts = _strings(texts)
+    texts = string_array(texts)
     n = len(texts)
     lens = pc.utf8_length(texts).to_numpy(zero_copy_only=False).astype(np.int64)
     if lens.sum() == 0:

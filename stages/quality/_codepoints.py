@@ -13,7 +13,8 @@ from functools import cache, cached_property
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+
+from stages.chinese import code_points
 
 # Character classes (bit flags in one uint8 per code point).
 HAN = 1
@@ -91,28 +92,10 @@ class CodePoints:
         return self.per_doc_sum((self.classes & flags) != 0)
 
 
-def string_array(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    if arr.type != pa.string():
-        arr = arr.cast(pa.string())
-    return pc.fill_null(arr, "") if arr.null_count else arr
-
-
 def codepoints(arr: pa.Array | pa.ChunkedArray) -> CodePoints:
     """Decode a string array into one code-point array with per-document offsets."""
-    arr = string_array(arr)
-    n = len(arr)
-    if n == 0:
-        return CodePoints(np.zeros(0, np.uint32), np.zeros(1, np.int64))
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=n + 1, offset=arr.offset * 4)
-    data = arr.buffers()[2]
-    lo, hi = int(offsets[0]), int(offsets[-1])
-    text = "" if data is None or hi == lo else str(memoryview(data)[lo:hi], "utf-8")
-    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-    lengths = pc.utf8_length(arr).to_numpy(zero_copy_only=False).astype(np.int64)
-    starts = np.concatenate(([0], np.cumsum(lengths)))
-    return CodePoints(cps, starts)
+    cps, lengths = code_points(arr)
+    return CodePoints(cps, np.concatenate(([0], np.cumsum(lengths))))
 
 
 def safe_ratio(num: np.ndarray, den: np.ndarray, empty: float = 0.0) -> np.ndarray:

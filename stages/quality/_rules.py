@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stages.base import set_column
-from stages.quality._codepoints import string_array
+from stages.chinese import string_array
 
 
 def with_signals(batch: pa.RecordBatch, signals: dict[str, np.ndarray]) -> pa.RecordBatch:

@@ -12,7 +12,8 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from stages.base import Filter, Mapper, set_column
-from stages.quality._codepoints import safe_ratio, string_array
+from stages.chinese import string_array
+from stages.quality._codepoints import safe_ratio
 from stages.quality._rules import above, first_reason, per_doc, signal, split_lines, with_signals
 from stages.quality.punctuation import SENTENCE_END
 from stages.quality.words import read_word_list

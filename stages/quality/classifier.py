@@ -26,7 +26,8 @@ import xxhash
 from pydantic import Field
 
 from stages.base import Filter
-from stages.quality._codepoints import DIGIT, SPACE, codepoints, string_array
+from stages.chinese import string_array
+from stages.quality._codepoints import DIGIT, SPACE, codepoints
 from stages.quality._ngrams import iter_ngram_hashes, mix
 from stages.quality._rules import below, first_reason, signal, with_signals
 

@@ -10,7 +10,8 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from stages.base import Filter
-from stages.quality._codepoints import safe_ratio, string_array
+from stages.chinese import string_array
+from stages.quality._codepoints import safe_ratio
 from stages.quality._rules import above, below, first_reason, signal, with_signals
 
 

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from stages.base import Filter
-from stages.quality._codepoints import string_array
+from stages.chinese import string_array
 from stages.quality._rules import first_reason, with_signals
 from stages.quality.words import read_word_list
 
