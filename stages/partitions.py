@@ -5,10 +5,12 @@ buckets): P = the smallest power of two such that rows / P * bytes_per_row fits 
 It depends only on the data size and the budget, never on the number of workers, so a run partitions the same
 way on 2 processes or 200 Dask nodes, and every pass's output is independent of P (tests check it against P = 1).
 
-The usable part is the budget minus what a worker holds before it reads any data (the interpreter with numpy,
-pyarrow, scipy and the stages imported: ~135 MB RSS measured here), and never less than a quarter of the
-budget, so a small budget in a test still partitions finely. `bytes_per_row` of each pass counts its working
-copies (sorts, masks, concatenation), measured with bench/scale.py.
+The usable part is the budget minus what a worker holds before it reads any data, and never less than a quarter
+of the budget, so a small budget in a test still partitions finely. A worker that has run every global pass holds
+~300 MB (measured here with bench/scale.py): the interpreter with numpy, pyarrow, scipy and the stages (~135 MB)
+plus what curriculum's signals keep loaded (jieba's frequency table ~60 MB, rjieba ~35 MB, OpenCC ~40 MB).
+`bytes_per_row` of each pass counts its working copies (sorts, masks, concatenation), measured with
+bench/scale.py.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import math
 
 import numpy as np
 
-WORKER_BASE_MB = 140  # RSS of a worker before its first item: python + numpy + pyarrow + scipy + stages
+WORKER_BASE_MB = 300  # RSS of a worker that holds no data: imports plus the signal tables curriculum caches
 MAX_PARTITIONS = 1 << 20
 
 
@@ -45,13 +47,6 @@ def hash_partition(keys: np.ndarray, parts: int) -> np.ndarray:
     with np.errstate(over="ignore"):
         mixed = keys.astype(np.uint64) * _GOLDEN
     return (mixed >> np.uint64(64 - bits)).astype(np.int64)
-
-
-def range_partition(hashes: np.ndarray, parts: int) -> np.ndarray:
-    """Partition of uniform 64-bit hashes by their top bits: part p holds [p, p + 1) * 2**64 / parts."""
-    if parts == 1:
-        return np.zeros(len(hashes), np.int64)
-    return (hashes >> np.uint64(64 - (parts.bit_length() - 1))).astype(np.int64)
 
 
 def range_bounds(part: int, parts: int) -> tuple[int, int | None]:
