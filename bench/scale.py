@@ -346,7 +346,7 @@ def main() -> None:
     results = []
     for n in [int(x) for x in args.sizes.split(",")]:
         results.append(measure(n, args.budget, args.shard_docs, args.chars))
-        print(f"  done {n} docs", file=sys.stderr, flush=True)
+        print(f"  done: {json.dumps(summary_rows(results[-1:])[0])}", file=sys.stderr, flush=True)
     identity = None
     if args.identity:
         base = measure(args.identity, UNPARTITIONED_MB, args.shard_docs, args.chars)
