@@ -21,7 +21,7 @@ from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # 
 
 from pipeline import io, runner  # noqa: E402
 from pipeline.config import ConfigError, ExecutionConfig, RunConfig  # noqa: E402
-from stages.stats import ConservationError  # noqa: E402
+from stages.core.stats import ConservationError  # noqa: E402
 
 # Failures that a retry cannot fix: fail fast with the reason.
 DETERMINISTIC = (ConfigError, io.InputError, ConservationError, ValueError, TypeError, KeyError)

@@ -40,8 +40,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 
-from pipeline.shards import TMP_SUFFIX, conform, read_shard, shard_rows, shard_schema, unify
-from stages.base import rejected_batch
+from stages.core.atomic import TMP_SUFFIX
+from stages.core.ledger import rejected_batch
+from stages.core.shards import conform, read_shard, shard_rows, shard_schema, unify
 
 READ_STAGE = "read"
 SNIFF_BYTES = 1 << 20

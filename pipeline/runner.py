@@ -31,9 +31,12 @@ import pyarrow.parquet as pq
 from pipeline import io
 from pipeline.config import RunConfig, StageSpec
 from pipeline.faults import checkpoint
-from pipeline.shards import TMP_SUFFIX, ShardWriter, read_json, read_shard, shard_schema, write_json
-from stages.base import REJECTED_SCHEMA, GlobalContext, GlobalResult, GlobalStage, Stage, text_chars
-from stages.stats import ConservationError, RunStats, StageStats
+from stages.base import GlobalContext, GlobalResult, GlobalStage, Stage
+from stages.core.arrow import text_chars
+from stages.core.atomic import TMP_SUFFIX, atomic_path, read_json, write_json
+from stages.core.ledger import REJECTED_SCHEMA
+from stages.core.shards import ShardWriter, read_shard, shard_schema
+from stages.core.stats import ConservationError, RunStats, StageStats
 
 READ = "read"  # the stage key under which reading (malformed lines, missing text) is counted
 Progress = Callable[[str, int, int], None]  # label, done, total
@@ -324,8 +327,8 @@ def run_global_segment(
         ledger.append(dest)
     for name, src in result.files.items():
         dest = os.path.join(paths.root, name)
-        shutil.copyfile(src, dest + TMP_SUFFIX)
-        os.replace(dest + TMP_SUFFIX, dest)
+        with atomic_path(dest) as tmp:
+            shutil.copyfile(src, tmp)
     done = {
         "key": key,
         "shards": result.shards,
@@ -353,8 +356,8 @@ def _relabel_stage(src: str, dest: str, stage_key: str) -> None:
     table = pq.read_table(src, schema=REJECTED_SCHEMA)
     if table.num_rows and set(table.column("stage").unique().to_pylist()) != {stage_key}:
         table = table.set_column(1, "stage", pa.array([stage_key] * table.num_rows, pa.string()))
-    pq.write_table(table, dest + TMP_SUFFIX, compression="zstd")
-    os.replace(dest + TMP_SUFFIX, dest)
+    with atomic_path(dest) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
 
 
 # -- the whole run ------------------------------------------------------------------------------------------

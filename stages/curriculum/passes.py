@@ -18,8 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.shards import conform, read_shard, write_shard
-from stages.base import set_column
+from stages.core.arrow import set_column
+from stages.core.shards import conform, read_shard, write_shard
 from stages.curriculum import signals as sig
 from stages.curriculum.plan import load_plan
 from stages.curriculum.sampling import SAMPLE_SALT, bottom_k, id_hash, read_table

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
+from stages.core.atomic import atomic_path
 from stages.curriculum.scoring import columns
 
 if TYPE_CHECKING:
@@ -108,10 +109,8 @@ def sub_layout(
 
 
 def save_plan(path: str, plan: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         pickle.dump(plan, f, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, path)
 
 
 _PLANS: dict[str, dict] = {}  # one per worker process: pass 2 tasks of a run share it

@@ -16,14 +16,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from stages.registry import resolve
+from stages.core.registry import Registry
 
 if TYPE_CHECKING:
     from stages.curriculum.stage import Curriculum
 
 Columns = dict[str, np.ndarray]
-
-_SCHEDULES: dict[str, type[Schedule]] = {}
 
 
 class UnknownScheduleError(KeyError):
@@ -43,12 +41,7 @@ class Schedule:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("name"):
-            existing = _SCHEDULES.get(cls.name)
-            if existing is not None and existing.__qualname__ != cls.__qualname__:
-                raise ValueError(
-                    f"schedule name {cls.name!r} is taken by {existing.__module__}.{existing.__qualname__}"
-                )
-            _SCHEDULES[cls.name] = cls
+            SCHEDULES.register(cls)
 
     def __init__(self, stage: Curriculum) -> None:
         self.stage = stage
@@ -67,6 +60,11 @@ class Schedule:
     def hold_back(self, cols: Columns, prepared: dict[str, Any]) -> np.ndarray | None:
         """A boolean mask of documents moved to one extra final phase, or None."""
         return None
+
+
+SCHEDULES: Registry[type[Schedule]] = Registry(Schedule, "schedule", UnknownScheduleError)
+available = SCHEDULES.available
+get_schedule = SCHEDULES.get
 
 
 class EasyToHard(Schedule):
@@ -115,12 +113,3 @@ class QualityLast(Schedule):
         if threshold is None:
             return np.zeros(len(q), dtype=bool)
         return np.nan_to_num(q, nan=-np.inf) >= threshold
-
-
-def available() -> dict[str, type[Schedule]]:
-    return dict(sorted(_SCHEDULES.items()))
-
-
-def get_schedule(name: str) -> type[Schedule]:
-    """A schedule class by registered name or `module.path:ClassName`."""
-    return resolve(name, _SCHEDULES, Schedule, "schedule", UnknownScheduleError)

@@ -30,8 +30,10 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pipeline.shards import shard_schema, write_json
 from stages.base import GlobalContext, GlobalResult, GlobalStage
+from stages.core.atomic import write_json
+from stages.core.shards import shard_schema
+from stages.core.stats import StageStats
 from stages.curriculum import signals as sig
 from stages.curriculum.passes import pass1_signals, pass2_scatter, pass3_bucket, pass4_part, renumber
 from stages.curriculum.plan import Strata, bucket_bounds, normalisation, phase_layout, save_plan, sub_layout
@@ -40,7 +42,6 @@ from stages.curriculum.schedules import Schedule, UnknownScheduleError, get_sche
 from stages.curriculum.scoring import columns, difficulty, key_and_stratum
 from stages.curriculum.summary import spearman_matrix as spearman_matrix  # re-exported: bench/ imports it here
 from stages.curriculum.summary import summarise
-from stages.stats import StageStats
 
 DEFAULT_SIGNALS = {"length": 1.0, "rarity": 1.0, "sentence_length": 1.0, "entropy": 0.5, "quality": 0.0}
 BYTES_OVERHEAD = 96  # per document: signal, key and phase columns added on top of the input row

@@ -35,12 +35,12 @@ import pyarrow.compute as pc
 import xxhash
 from pydantic import Field
 
-from pipeline.shards import read_shard, shard_rows
 from stages.base import GlobalContext, GlobalResult, GlobalStage
 from stages.chinese import fold
+from stages.core.shards import read_shard, shard_rows
+from stages.core.stats import StageStats
 from stages.dedup.common import Keep, doc_columns, quality_array, rank_order, read_table, rewrite_shard, write_table
 from stages.dedup.index import DedupIndex
-from stages.stats import StageStats
 
 REASON = "exact_duplicate"
 _ROWS_PER_BUCKET = 1_000_000  # ~40 bytes each in pass 2: ~100 MB per bucket process with sorting

@@ -33,9 +33,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from pipeline.shards import read_shard, write_json
 from stages.base import GlobalContext, GlobalResult, GlobalStage
 from stages.chinese import fold
+from stages.core.atomic import write_json
+from stages.core.shards import read_shard
+from stages.core.stats import StageStats
 from stages.dedup.common import (
     Keep,
     doc_columns,
@@ -50,7 +52,6 @@ from stages.dedup.index import DedupIndex
 from stages.dedup.lsh import optimal_param
 from stages.dedup.signatures import HASH_SCHEME, band_hashes, signatures
 from stages.dedup.unionfind import UnionFind
-from stages.stats import StageStats
 
 REASON = "near_duplicate"
 _VERIFY_ROUNDS = 4

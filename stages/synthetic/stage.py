@@ -34,9 +34,11 @@ import pyarrow.compute as pc
 import xxhash
 from pydantic import Field, model_validator
 
-from pipeline.shards import ShardWriter, read_shard, shard_schema, write_json, write_parquet
-from stages.base import REJECTED_SCHEMA, GlobalContext, GlobalResult, GlobalStage, rejected_batch
-from stages.stats import StageStats
+from stages.base import GlobalContext, GlobalResult, GlobalStage
+from stages.core.atomic import write_json
+from stages.core.ledger import REJECTED_SCHEMA, rejected_batch
+from stages.core.shards import ShardWriter, read_shard, shard_schema, write_parquet
+from stages.core.stats import StageStats
 
 SYNTHETIC = "synthetic"
 PROVENANCE_REQUIRED = ("_gen_generator", "_gen_prompt_id")

@@ -19,8 +19,9 @@ import zstandard
 
 from pipeline.config import validate_config
 from pipeline.io import InputError, list_inputs, read_input, write_dataset, write_parquet_dataset
-from pipeline.shards import write_shard
-from stages.base import REJECTED_SCHEMA, Filter
+from stages.base import Filter
+from stages.core.ledger import REJECTED_SCHEMA
+from stages.core.shards import write_shard
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")

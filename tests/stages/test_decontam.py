@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from stages.core.registry import get
 from stages.decontam import Benchmark, Decontaminate, ngram_hashes, read_benchmark
-from stages.registry import get
 from stages.testing import make_batch, run_stage
 
 # Folded lengths (NFKC, punctuation and whitespace stripped): Q1 37, Q2 54, Q3 50 characters.

@@ -7,8 +7,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.shards import read_json
-from stages.registry import get
+from stages.core.atomic import read_json
+from stages.core.registry import get
 from stages.synthetic.stage import ShortfallError, SyntheticInjection
 from stages.testing import make_batch, read_all, run_global
 
