@@ -23,7 +23,7 @@ def command(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from pipeline.config import ConfigError
-    from pipeline.io import InputError
+    from pipeline.io.files import InputError
     from stages.base import UnknownStageError
 
     return (ConfigError, InputError, UnknownStageError, FileNotFoundError, NotADirectoryError, FileExistsError)
@@ -71,10 +71,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def dry_run(cfg: Any) -> str:
     """What a run would read and do, without running a stage: inputs, estimated documents and size."""
-    from pipeline.io import estimate_rows, list_inputs
+    from pipeline.io.listing import list_inputs
+    from pipeline.io.reading import estimate_rows
     from pipeline.runner import segments
 
-    inputs = list_inputs(cfg)
+    inputs = list_inputs(cfg.input, cfg.synthetic, cfg.resolve)
     lines = [f"config ok: {cfg.name} (hash {cfg.config_hash()}), output {cfg.run_dir}", "", "inputs:"]
     total_rows = total_bytes = 0
     for f in inputs:

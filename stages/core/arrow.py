@@ -21,3 +21,10 @@ def set_column(batch: pa.RecordBatch, name: str, values: pa.Array | np.ndarray |
     if idx >= 0:
         return batch.set_column(idx, name, arr)
     return batch.append_column(name, arr)
+
+
+def concat_batches(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    """One contiguous batch from several of one schema."""
+    if len(batches) == 1:
+        return batches[0]
+    return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from stages.core.registry import get
+from stages.base import STAGES
 from stages.decontam import Benchmark, Decontaminate, ngram_hashes, read_benchmark
 from stages.testing import make_batch, run_stage
 
@@ -70,7 +70,7 @@ def _ledger(out) -> dict[str, str]:
 
 
 def test_registered():
-    assert get("decontaminate") is Decontaminate
+    assert STAGES.get("decontaminate") is Decontaminate
 
 
 def test_read_all_formats(bench_files):
