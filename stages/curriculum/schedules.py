@@ -7,19 +7,18 @@ shuffled within each phase, at any corpus size. Add one by subclassing `Schedule
 module that is imported (it registers itself, like a stage), or name it in YAML as `my_pkg.module:MySchedule`.
 
 `cols` maps column names to numpy arrays for a batch of documents: `_difficulty`, the raw signal columns
-(`_sig_length` ...), and every input column the schedule lists in `columns`.
+(`_sig_length` ...), and every input column the schedule lists in `columns`. `self.settings` holds the stage's
+parameters (`stages.curriculum.settings.Settings`, e.g. `quality_last_share`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from stages.core.registry import Registry
-
-if TYPE_CHECKING:
-    from stages.curriculum.stage import Curriculum
+from stages.curriculum.settings import Settings
 
 Columns = dict[str, np.ndarray]
 
@@ -43,8 +42,8 @@ class Schedule:
         if cls.__dict__.get("name"):
             SCHEDULES.register(cls)
 
-    def __init__(self, stage: Curriculum) -> None:
-        self.stage = stage
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
 
     def validate(self) -> None:
         """Raise ValueError for parameter combinations this schedule cannot honour."""
@@ -104,7 +103,7 @@ class QualityLast(Schedule):
         if len(q) == 0:
             return {"quality_threshold": None}
         # Documents with _quality >= threshold are held back: the top share of the sample.
-        k = max(1, round(self.stage.quality_last_share * len(q)))
+        k = max(1, round(self.settings.quality_last_share * len(q)))
         return {"quality_threshold": float(np.sort(q)[len(q) - k])}
 
     def hold_back(self, cols: Columns, prepared: dict[str, Any]) -> np.ndarray | None:
