@@ -30,16 +30,21 @@ from __future__ import annotations
 
 import os
 import time
-from typing import ClassVar, Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from pipeline.shards import read_shard, write_json
 from stages.base import GlobalContext, GlobalResult, GlobalStage
 from stages.chinese import fold
+from stages.core.atomic import write_json
+from stages.core.partitions import partitions, range_bounds
+from stages.core.shards import read_shard
+from stages.core.shuffle import gather, pieces, write_partitioned
+from stages.core.stats import StageStats
 from stages.dedup.common import (
     Keep,
     doc_columns,
@@ -55,9 +60,6 @@ from stages.dedup.lsh import optimal_param
 from stages.dedup.signatures import HASH_SCHEME, band_hashes, signatures
 from stages.dedup.stars import BYTES_PER_EDGE, star_components
 from stages.dedup.unionfind import components
-from stages.partitions import partitions, range_bounds
-from stages.shuffle import gather, pieces, write_partitioned
-from stages.stats import StageStats
 
 REASON = "near_duplicate"
 _VERIFY_ROUNDS = 4
@@ -66,15 +68,71 @@ BAND_BYTES_PER_ROW = 64  # pass 2: hash, key, sorted copy, bucket positions, mas
 CLUSTER_BYTES_PER_NODE = 400  # pass 3 keep policy: key, root, length, quality, id and run objects, sort orders
 
 
+# -- pass items ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignatureItem:
+    shard: str
+    params: dict[str, Any]  # the LSH parameters (`MinHashDedup.lsh_params`)
+    bands: str  # output: sorted band hashes
+    sig: str  # output: signatures (.npy)
+    meta: str  # output: id, length, quality
+
+
+@dataclass(frozen=True)
+class BandItem:
+    band: int
+    part: int  # the hash range of this task ...
+    parts: int  # ... of this many
+    sources: list[dict[str, Any]]  # {bands, sig, meta, rows} of index parts, then of this run's shards
+    n_index: int  # documents from earlier runs (the first keys)
+    verify: bool
+    threshold: float
+    num_perm: int
+    out: str
+
+
+@dataclass(frozen=True)
+class ClusterItem:
+    sources: list[dict[str, Any]]
+    n_index: int
+    n_index_sources: int  # index parts among `sources` (they come first)
+    keep: Keep
+    use_quality: bool
+    num_perm: int
+    run: str  # this run's name, for documents that are not from the index
+    out: str
+    pieces: list[tuple[str, list[int]]] = ()  # star entries of this root partition (partitioned components)
+    nodes: np.ndarray | None = None  # or (node, root) of every component (one partition)
+    roots: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class RewriteItem:
+    shard: str
+    out: str
+    rejected: str
+    stage: str
+    actions: list[tuple[str, list[int]]]  # this shard's cluster rows in the cluster files (empty: no duplicates)
+    keep_text: bool
+    bands: str
+    sig: str
+    meta: str
+    rows: int
+    run: str
+    index_part: str | None  # where kept documents join this run's index segment (None: not incremental)
+
+
 # -- pass 1: signatures and band hashes per shard -------------------------------------------------------------
 
 
-def _signature_pass(item: dict) -> dict:
-    p = item["params"]
-    cols, has_quality = doc_columns(item["shard"])
+def _signature_pass(item: SignatureItem) -> dict:
+    p = item.params
+    cols, has_quality = doc_columns(item.shard)
     sigs, bands, metas, has_all = [], [], [], []
     empty = 0
-    for batch in read_shard(item["shard"], cols):
+    for batch in read_shard(item.shard, cols):
         folded = fold(batch.column("text")).to_pylist()
         sig, has = signatures(folded, p["num_perm"], p["ngram"], p["seed"], p["tokenizer"])
         sigs.append(sig)
@@ -94,10 +152,10 @@ def _signature_pass(item: dict) -> dict:
     sig = np.concatenate(sigs) if sigs else np.zeros((0, num_perm), np.uint32)
     has = np.concatenate(has_all) if has_all else np.zeros(0, bool)
     bh = np.concatenate(bands) if bands else np.zeros((0, p["bands"]), np.uint64)
-    write_sorted_bands(item["bands"], bh, np.flatnonzero(has))
+    write_sorted_bands(item.bands, bh, np.flatnonzero(has))
     meta_empty = {"id": pa.array([], pa.string()), "length": np.zeros(0, np.int64), "quality": np.zeros(0)}
-    write_table(item["meta"], pa.concat_tables(metas) if metas else pa.table(meta_empty))
-    save_npy(item["sig"], sig)
+    write_table(item.meta, pa.concat_tables(metas) if metas else pa.table(meta_empty))
+    save_npy(item.sig, sig)
     return {"rows": len(sig), "has_quality": has_quality, "empty": empty}
 
 
@@ -204,12 +262,12 @@ def _buckets(h: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return k[sel][order], pos[sel][order]
 
 
-def _band_pass(item: dict) -> dict:
-    band, n_index = item["band"], item["n_index"]
-    sources = Sources(item["sources"])
+def _band_pass(item: BandItem) -> dict:
+    band, n_index = item.band, item.n_index
+    sources = Sources(item.sources)
     hs, ks = [], []
-    for s, src in enumerate(item["sources"]):
-        h, rows = band_slice(src["bands"], band, item["part"], item["parts"])
+    for s, src in enumerate(item.sources):
+        h, rows = band_slice(src["bands"], band, item.part, item.parts)
         hs.append(h)
         ks.append(rows + sources.offsets[s])
     h = np.concatenate(hs) if hs else np.zeros(0, np.uint64)
@@ -222,12 +280,12 @@ def _band_pass(item: dict) -> dict:
     u, v, g = u[new], v[new], g[new]
     candidates = len(u)
     us, vs, js = [], [], []
-    if item["verify"]:
+    if item.verify:
         for _ in range(_VERIFY_ROUNDS):
             if not len(u):
                 break
-            jac = sources.jaccard(u, v, item["num_perm"])
-            ok = jac >= item["threshold"] - 1e-9
+            jac = sources.jaccard(u, v, item.num_perm)
+            ok = jac >= item.threshold - 1e-9
             us.append(u[ok])
             vs.append(v[ok])
             js.append(jac[ok])
@@ -237,7 +295,7 @@ def _band_pass(item: dict) -> dict:
     eu = np.concatenate(us) if us else np.zeros(0, np.int64)
     ev = np.concatenate(vs) if vs else np.zeros(0, np.int64)
     ej = np.concatenate(js) if js else np.zeros(0, np.float32)
-    write_table(item["out"], pa.table({"u": eu, "v": ev, "jaccard": ej.astype(np.float32)}))
+    write_table(item.out, pa.table({"u": eu, "v": ev, "jaccard": ej.astype(np.float32)}))
     return {"candidates": candidates, "links": len(eu)}
 
 
@@ -258,13 +316,13 @@ CLUSTER_SCHEMA = pa.schema(
 )
 
 
-def _cluster_pass(item: dict) -> dict:
+def _cluster_pass(item: ClusterItem) -> dict:
     """The clusters whose roots fall in one partition: the kept document of each by the keep policy (an index
     document, from an earlier run, always wins), written grouped by shard for pass 4."""
-    if "nodes" in item:  # one partition: (node, root) from `components`
-        nodes, roots = item["nodes"], item["roots"]
+    if item.nodes is not None:  # one partition: (node, root) from `components`
+        nodes, roots = item.nodes, item.roots
     else:  # star entries (root, node) with root < node under the root's partition
-        t = gather(item["pieces"])
+        t = gather(item.pieces)
         a = t.column("a").to_numpy() if t.num_rows else np.zeros(0, np.int64)
         b = t.column("b").to_numpy() if t.num_rows else np.zeros(0, np.int64)
         star = a < b
@@ -273,11 +331,11 @@ def _cluster_pass(item: dict) -> dict:
         roots = np.r_[a[star], roots]
         order = np.argsort(nodes, kind="stable")
         nodes, roots = nodes[order], roots[order]
-    sources = Sources(item["sources"])
+    sources = Sources(item.sources)
     c = cluster_rows(nodes, roots, sources, item)
-    n_index, n_src = item["n_index"], item["n_index_sources"]
+    n_index, n_src = item.n_index, item.n_index_sources
     shard = np.searchsorted(sources.offsets, c["key"], side="right") - 1 - n_src  # < 0: an index document
-    run = np.where(c["run"] == None, item["run"], c["run"])  # noqa: E711
+    run = np.where(c["run"] == None, item.run, c["run"])  # noqa: E711
     table = pa.table(
         {
             "cluster": pa.array(c["cluster"], pa.string()),
@@ -292,16 +350,16 @@ def _cluster_pass(item: dict) -> dict:
         },
         schema=CLUSTER_SCHEMA,
     )
-    index = write_partitioned(item["out"], table, np.maximum(shard, -1))
+    index = write_partitioned(item.out, table, np.maximum(shard, -1))
     return {
-        "file": item["out"],
+        "file": item.out,
         "index": index,
         "clusters": len(np.unique(roots)),
         "matching_index": int((c["dropped"] & (c["kept_key"] < n_index)).sum()),
     }
 
 
-def cluster_rows(nodes: np.ndarray, roots: np.ndarray, sources: Sources, item: dict) -> dict:
+def cluster_rows(nodes: np.ndarray, roots: np.ndarray, sources: Sources, item: ClusterItem) -> dict:
     """Kept document per cluster by the keep policy; `nodes` sorted. An index document always wins."""
     n = len(nodes)
     if n == 0:
@@ -317,9 +375,9 @@ def cluster_rows(nodes: np.ndarray, roots: np.ndarray, sources: Sources, item: d
         }
     length = sources.column(nodes, "length", 0).astype(np.float64)
     quality = sources.column(nodes, "quality", -np.inf).astype(np.float64)
-    old = nodes < item["n_index"]
+    old = nodes < item.n_index
     length[old], quality[old] = np.inf, np.inf  # earlier runs' documents are already published: keep them
-    order = np.lexsort([*rank_order(nodes, length, quality, item["keep"], item["use_quality"]), roots])
+    order = np.lexsort([*rank_order(nodes, length, quality, item.keep, item.use_quality), roots])
     r = roots[order]
     start = np.r_[True, r[1:] != r[:-1]]
     kept_sorted = nodes[order][np.maximum.accumulate(np.where(start, np.arange(n), 0))]
@@ -332,7 +390,7 @@ def cluster_rows(nodes: np.ndarray, roots: np.ndarray, sources: Sources, item: d
         "dropped": (nodes != kept) & ~old,
         "cluster": ids[np.searchsorted(nodes, kept)],
         "id": ids,
-        "jaccard": sources.jaccard(nodes, kept, item["num_perm"]),
+        "jaccard": sources.jaccard(nodes, kept, item.num_perm),
         "run": sources.column(nodes, "run", None),
     }
 
@@ -340,33 +398,33 @@ def cluster_rows(nodes: np.ndarray, roots: np.ndarray, sources: Sources, item: d
 # -- pass 4: rewrite per shard, add kept documents to the index ---------------------------------------------------
 
 
-def _rewrite_pass(item: dict) -> dict:
-    t = gather(item["actions"], CLUSTER_SCHEMA)
+def _rewrite_pass(item: RewriteItem) -> dict:
+    t = gather(item.actions, CLUSTER_SCHEMA)
     o = np.argsort(t.column("row").to_numpy(), kind="stable")
     rows = t.column("row").to_numpy()[o]
     drop = t.column("dropped").to_numpy(zero_copy_only=False)[o]
     cluster = np.array(t.column("cluster").take(pa.array(o)).to_pylist(), dtype=object)
     stats = rewrite_shard(
-        item["shard"],
-        item["out"],
-        item["rejected"],
-        item["stage"],
+        item.shard,
+        item.out,
+        item.rejected,
+        item.stage,
         REASON,
         rows[drop],
         list(cluster[drop]),
-        item["keep_text"],
+        item.keep_text,
         cluster_rows=rows[~drop],
         cluster_ids=list(cluster[~drop]),
-        rows=item["rows"],
+        rows=item.rows,
     )
-    part = item.get("index_part")
+    part = item.index_part
     if part:
-        keep = np.ones(item["rows"], bool)
+        keep = np.ones(item.rows, bool)
         keep[rows[drop]] = False
-        meta = read_table(item["meta"], ["id"])
-        with pa.memory_map(item["bands"]) as src:
+        meta = read_table(item.meta, ["id"])
+        with pa.memory_map(item.bands) as src:
             bands = pa.ipc.open_file(src).read_all()
-            has = np.zeros(item["rows"], bool)
+            has = np.zeros(item.rows, bool)
             if bands.num_rows:
                 has[bands.column("r0").to_numpy()] = True
             idx = np.flatnonzero(keep & has)
@@ -377,9 +435,9 @@ def _rewrite_pass(item: dict) -> dict:
                 sel = keep[r]
                 cols[f"h{b}"], cols[f"r{b}"] = h[sel], new_row[r[sel]]
         write_table(part + ".bands.arrow", pa.table(cols))
-        save_npy(part + ".sig.npy", np.load(item["sig"], mmap_mode="r")[idx])
+        save_npy(part + ".sig.npy", np.load(item.sig, mmap_mode="r")[idx])
         ids = meta.column("id").take(pa.array(idx))
-        write_table(part + ".docs.arrow", pa.table({"id": ids, "run": pa.array([item["run"]] * len(idx), pa.string())}))
+        write_table(part + ".docs.arrow", pa.table({"id": ids, "run": pa.array([item.run] * len(idx), pa.string())}))
         stats["index_rows"] = len(idx)
     return stats
 
@@ -437,15 +495,7 @@ class MinHashDedup(GlobalStage):
         items = []
         for i, s in enumerate(shards):
             base = os.path.join(work, "shards", f"s{i:05d}")
-            items.append(
-                {
-                    "shard": s,
-                    "params": params,
-                    "bands": base + ".bands.arrow",
-                    "sig": base + ".sig.npy",
-                    "meta": base + ".meta.arrow",
-                }
-            )
+            items.append(SignatureItem(s, params, base + ".bands.arrow", base + ".sig.npy", base + ".meta.arrow"))
         res1 = ctx.map(_signature_pass, items)
         use_quality = any(r["has_quality"] for r in res1)
         timings["signatures"] = time.perf_counter() - t0
@@ -454,7 +504,7 @@ class MinHashDedup(GlobalStage):
         n_index = sum(p["rows"] for p in index_parts)
         src_list = [{k: p[k] for k in ("bands", "sig", "meta", "rows")} for p in index_parts]
         src_list += [
-            {"bands": it["bands"], "sig": it["sig"], "meta": it["meta"], "rows": r["rows"]}
+            {"bands": it.bands, "sig": it.sig, "meta": it.meta, "rows": r["rows"]}
             for it, r in zip(items, res1, strict=True)
         ]
         budget = self.budget_mb(ctx)
@@ -465,17 +515,17 @@ class MinHashDedup(GlobalStage):
         band_rows = n_index + sum(r["rows"] - r["empty"] for r in res1)
         ranges = partitions(band_rows, BAND_BYTES_PER_ROW, budget)
         band_items = [
-            {
-                "band": b,
-                "part": q,
-                "parts": ranges,
-                "sources": src_list,
-                "n_index": n_index,
-                "verify": self.verify,
-                "threshold": self.threshold,
-                "num_perm": self.num_perm,
-                "out": os.path.join(work, "links", f"band-{b:03d}-{q:05d}.arrow"),
-            }
+            BandItem(
+                band=b,
+                part=q,
+                parts=ranges,
+                sources=src_list,
+                n_index=n_index,
+                verify=self.verify,
+                threshold=self.threshold,
+                num_perm=self.num_perm,
+                out=os.path.join(work, "links", f"band-{b:03d}-{q:05d}.arrow"),
+            )
             for b in range(params["bands"])
             for q in range(ranges)
         ]
@@ -486,32 +536,34 @@ class MinHashDedup(GlobalStage):
         t0 = time.perf_counter()
         n_links = sum(r["links"] for r in res2)
         node_parts = partitions(2 * n_links, BYTES_PER_EDGE, budget)
-        common = {
-            "sources": src_list,
-            "n_index": n_index,
-            "n_index_sources": len(index_parts),
-            "keep": self.keep,
-            "use_quality": use_quality,
-            "num_perm": self.num_perm,
-            "run": run_name,
-        }
+        common = dict(
+            sources=src_list,
+            n_index=n_index,
+            n_index_sources=len(index_parts),
+            keep=self.keep,
+            use_quality=use_quality,
+            num_perm=self.num_perm,
+            run=run_name,
+        )
         cdir = os.path.join(work, "clusters")
         rounds = 0
         if node_parts == 1:  # the links fit one task: union-find in this process
             us, vs = [], []
             for it in band_items:
-                t = read_table(it["out"], ["u", "v"])
+                t = read_table(it.out, ["u", "v"])
                 us.append(t.column("u").to_numpy())
                 vs.append(t.column("v").to_numpy())
             nodes, roots = components(np.concatenate(us), np.concatenate(vs))
             del us, vs
-            res3 = [_cluster_pass(common | {"nodes": nodes, "roots": roots, "out": os.path.join(cdir, "c00000.arrow")})]
+            res3 = [
+                _cluster_pass(ClusterItem(**common, out=os.path.join(cdir, "c00000.arrow"), nodes=nodes, roots=roots))
+            ]
         else:
             stars, rounds = star_components(
-                [it["out"] for it in band_items], node_parts, os.path.join(work, "stars"), ctx.map
+                [it.out for it in band_items], node_parts, os.path.join(work, "stars"), ctx.map
             )
             c_items = [
-                common | {"pieces": pieces(stars, q), "out": os.path.join(cdir, f"c{q:05d}.arrow")}
+                ClusterItem(**common, out=os.path.join(cdir, f"c{q:05d}.arrow"), pieces=pieces(stars, q))
                 for q in range(node_parts)
             ]
             res3 = ctx.map(_cluster_pass, c_items)
@@ -525,22 +577,22 @@ class MinHashDedup(GlobalStage):
         seg_dir = index.new_segment_dir(ctx.stage_key) if index is not None else None
         items4 = []
         for i, s in enumerate(shards):
-            it = {
-                "shard": s,
-                "out": os.path.join(ctx.out_dir, f"part-{i:05d}.arrow"),
-                "rejected": os.path.join(ctx.work_dir, "rejected", f"part-{i:05d}.parquet"),
-                "stage": self.name,
-                "actions": pieces(res3, i),
-                "keep_text": ctx.keep_rejected_text,
-                "bands": items[i]["bands"],
-                "sig": items[i]["sig"],
-                "meta": items[i]["meta"],
-                "rows": res1[i]["rows"],
-                "run": run_name,
-            }
-            if seg_dir:
-                it["index_part"] = os.path.join(seg_dir, f"part-{i:05d}")
-            items4.append(it)
+            items4.append(
+                RewriteItem(
+                    shard=s,
+                    out=os.path.join(ctx.out_dir, f"part-{i:05d}.arrow"),
+                    rejected=os.path.join(ctx.work_dir, "rejected", f"part-{i:05d}.parquet"),
+                    stage=self.name,
+                    actions=pieces(res3, i),
+                    keep_text=ctx.keep_rejected_text,
+                    bands=items[i].bands,
+                    sig=items[i].sig,
+                    meta=items[i].meta,
+                    rows=res1[i]["rows"],
+                    run=run_name,
+                    index_part=os.path.join(seg_dir, f"part-{i:05d}") if seg_dir else None,
+                )
+            )
         res4 = ctx.map(_rewrite_pass, items4)
         timings["rewrite"] = time.perf_counter() - t0
         index_rows = [int(r.pop("index_rows", 0)) for r in res4]
@@ -576,7 +628,7 @@ class MinHashDedup(GlobalStage):
             os.path.join(ctx.work_dir, "inspect.json"),
             {
                 "clusters": cluster_files,
-                "shards": [it["out"] for it in items4],
+                "shards": [it.out for it in items4],
                 "rejected": rejected,
                 "ngram": self.ngram,
                 "tokenizer": self.tokenizer,
@@ -585,7 +637,7 @@ class MinHashDedup(GlobalStage):
             },
         )
         return GlobalResult(
-            shards=[it["out"] for it in items4],
+            shards=[it.out for it in items4],
             rejected=rejected,
             stats=stats,
             report=report,

@@ -20,21 +20,37 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
-from stages.partitions import hash_partition
-from stages.shuffle import gather, pieces, write_partitioned
+from stages.core.partitions import hash_partition
+from stages.core.shuffle import gather, pieces, write_partitioned
+from stages.dedup.common import read_table
 
 MAX_ROUNDS = 64
 EDGE_SCHEMA = pa.schema([("a", pa.int64()), ("b", pa.int64())])
 BYTES_PER_EDGE = 96  # one directed entry in a phase task: a, b, sort order, sorted copies, output
 
 
-def _edges(item: dict) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class LinkItem:
+    links: list[str]  # link files (u, v) of the band passes
+    parts: int
+    out: str
+
+
+@dataclass(frozen=True)
+class StarItem:
+    pieces: list[tuple[str, list[int]]]  # this partition's entries in the previous phase's files
+    parts: int
+    out: str
+
+
+def _edges(item: StarItem) -> tuple[np.ndarray, np.ndarray]:
     """The distinct (a, b) entries of this partition, sorted by (a, b)."""
-    t = gather(item["pieces"], EDGE_SCHEMA)
+    t = gather(item.pieces, EDGE_SCHEMA)
     a, b = t.column("a").to_numpy(), t.column("b").to_numpy()
     order = np.lexsort((b, a))
     a, b = a[order], b[order]
@@ -51,18 +67,16 @@ def _group_min(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return start, b[first]
 
 
-def _write(item: dict, a: np.ndarray, b: np.ndarray, changes: int) -> dict:
+def _write(item: LinkItem | StarItem, a: np.ndarray, b: np.ndarray, changes: int) -> dict:
     t = pa.table({"a": a, "b": b}, schema=EDGE_SCHEMA)
-    index = write_partitioned(item["out"], t, hash_partition(a, item["parts"]))
-    return {"file": item["out"], "index": index, "changes": changes, "edges": len(a)}
+    index = write_partitioned(item.out, t, hash_partition(a, item.parts))
+    return {"file": item.out, "index": index, "changes": changes, "edges": len(a)}
 
 
-def scatter_links(item: dict) -> dict:
+def scatter_links(item: LinkItem) -> dict:
     """Link files (u, v) -> large-star input: every edge under both endpoints."""
-    from stages.dedup.common import read_table
-
     us, vs = [], []
-    for path in item["links"]:
+    for path in item.links:
         t = read_table(path, ["u", "v"])
         us.append(t.column("u").to_numpy())
         vs.append(t.column("v").to_numpy())
@@ -71,7 +85,7 @@ def scatter_links(item: dict) -> dict:
     return _write(item, np.r_[u, v], np.r_[v, u], 0)
 
 
-def large_star(item: dict) -> dict:
+def large_star(item: StarItem) -> dict:
     a, b = _edges(item)
     _, gmin = _group_min(a, b)
     m = np.minimum(gmin, a)
@@ -80,7 +94,7 @@ def large_star(item: dict) -> dict:
     return _write(item, x, mx, int((mx != a[up]).sum()))  # (x, m) with m < x: under x, as small-star wants
 
 
-def small_star(item: dict) -> dict:
+def small_star(item: StarItem) -> dict:
     a, b = _edges(item)  # b < a: each edge under its larger endpoint
     start, m = _group_min(a, b)
     rest = ~start  # members of S(a) other than its minimum m
@@ -101,14 +115,14 @@ def star_components(
     chunks = [link_files[i : i + step] for i in range(0, len(link_files), step)]
     res = map_fn(
         scatter_links,
-        [{"links": c, "parts": parts, "out": os.path.join(work, f"links-{i:05d}.arrow")} for i, c in enumerate(chunks)],
+        [LinkItem(c, parts, os.path.join(work, f"links-{i:05d}.arrow")) for i, c in enumerate(chunks)],
     )
     old: list[str] = []
     for rnd in range(MAX_ROUNDS):
         changes = 0
         for name, fn in (("large", large_star), ("small", small_star)):
             out = os.path.join(work, f"r{rnd:02d}-{name}")
-            items = [{"pieces": pieces(res, q), "parts": parts, "out": f"{out}-{q:05d}.arrow"} for q in range(parts)]
+            items = [StarItem(pieces(res, q), parts, f"{out}-{q:05d}.arrow") for q in range(parts)]
             for path in old:
                 os.remove(path)
             old = [r["file"] for r in res]

@@ -8,9 +8,9 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
+from pipeline.report.phases import phase_table
 from stages.curriculum import Curriculum, Schedule
 from stages.curriculum import signals as sig
-from stages.curriculum.report import phase_table
 from stages.curriculum.stage import spearman_matrix
 from stages.testing import make_batch, read_all, run_global
 
@@ -308,7 +308,7 @@ def test_an_empty_input_shard_is_fine(tmp_path, schedule):
 
 @pytest.mark.parametrize("params", [{}, {"schedule": "phases", "phases": 3}])
 def test_tiny_budget_many_buckets_identical_dataset(tmp_path, params):
-    from pipeline.io import write_dataset
+    from pipeline.io.writer import write_dataset
 
     shards = corpus(n_shards=4, per_shard=150)
     out = {}

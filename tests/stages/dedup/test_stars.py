@@ -2,10 +2,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from stages.core.shuffle import gather, pieces
 from stages.dedup.common import write_table
 from stages.dedup.stars import star_components
 from stages.dedup.unionfind import components
-from stages.shuffle import gather, pieces
 
 
 def serial(fn, items):

@@ -1,6 +1,6 @@
 import numpy as np
 
-from stages.partitions import WORKER_BASE_MB, hash_partition, partitions, range_bounds, usable_bytes
+from stages.core.partitions import WORKER_BASE_MB, hash_partition, partitions, range_bounds, usable_bytes
 
 
 def test_partition_count_is_the_smallest_power_of_two_that_fits():
