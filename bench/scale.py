@@ -83,7 +83,7 @@ def _shard_texts(rng: np.random.Generator, n: int, chars: int, prev: tuple | Non
 def make_shards(n: int, out_dir: str, shard_docs: int, chars: int, seed: int = 0) -> list[str]:
     import pyarrow as pa
 
-    from pipeline.shards import write_shard
+    from stages.core.shards import write_shard
 
     paths, prev = [], None
     for s, start in enumerate(range(0, n, shard_docs)):
@@ -169,7 +169,7 @@ def _hash_rows(paths: list[str]) -> str:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from pipeline.shards import read_shard
+    from stages.core.shards import read_shard
 
     h = hashlib.sha256()
     for p in paths:
@@ -189,7 +189,7 @@ def run_one(n: int, budget: float, shard_docs: int, chars: int, out: str) -> Non
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    from pipeline.shards import shard_rows
+    from stages.core.shards import shard_rows
     from stages.curriculum import Curriculum
     from stages.dedup.exact import ExactDedup
     from stages.dedup.minhash import MinHashDedup
@@ -224,7 +224,11 @@ def run_one(n: int, budget: float, shard_docs: int, chars: int, out: str) -> Non
                     "driver_rss": _hwm_mb(),
                     "docs_in": result.stats.docs_in,
                     "docs_out": result.stats.docs_out,
-                    "report": {k: v for k, v in result.report.items() if k in ("buckets", "partitions", "clusters")},
+                    "report": {
+                        k: v
+                        for k, v in result.report.items()
+                        if k in ("buckets", "partitions", "clusters", "verified_links", "dropped")
+                    },
                 }
                 if name == "curriculum":
                     outputs[name] = _hash_rows(result.shards)
