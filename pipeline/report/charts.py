@@ -220,11 +220,13 @@ def line_chart(
     x_label: str,
     y_label: str,
     zero_line: bool = False,
+    colors: list[str] | None = None,
     width: int = 720,
     height: int = 260,
 ) -> str:
     """Lines over a shared x axis, each `(name, mean, low, high)`: the band from low to high is shaded (e.g. the
-    spread over seeds), every point carries its values as a `<title>`."""
+    spread over seeds), every point carries its values as a `<title>`. `colors` keeps a series' colour the same
+    across charts that show different subsets."""
     if not x or not series:
         return empty_note(f"{title}: nothing to draw")
     ys = [v for _, m, lo, hi in series for v in (*m, *lo, *hi) if math.isfinite(v)] + ([0.0] if zero_line else [])
@@ -254,7 +256,7 @@ def line_chart(
         parts.append(f'<line x1="{left}" y1="{sy(0):.1f}" x2="{left + pw}" y2="{sy(0):.1f}" class="threshold"/>')
     lx = left + 4
     for i, (name, mean, lo, hi) in enumerate(series):
-        color = PALETTE[i % len(PALETTE)]
+        color = colors[i] if colors else PALETTE[i % len(PALETTE)]
         band = [f"{sx(a):.1f},{sy(b):.1f}" for a, b in zip(x, hi, strict=True)]
         band += [f"{sx(a):.1f},{sy(b):.1f}" for a, b in reversed(list(zip(x, lo, strict=True)))]
         parts.append(f'<polygon points="{" ".join(band)}" fill="{color}" fill-opacity="0.15" stroke="none"/>')

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from pipeline.proxy_eval.results import BASELINE, RESULT_JSON, checkpoints, curves, deltas, tokens_at, verdict
-from pipeline.report.charts import line_chart
+from pipeline.report.charts import PALETTE, line_chart
 from pipeline.report.markup import Section, empty_note, esc, html_table, num
 from pipeline.report.run_data import RunData
 from pipeline.shards import read_json
@@ -17,6 +17,7 @@ def charts(result: dict) -> tuple[str, str | None]:
     """The held-out loss per order (band: min-max over seeds) and the paired difference to shuffle (None
     when shuffle was not among the orders)."""
     cs = curves(result)
+    color = {c.name: PALETTE[i % len(PALETTE)] for i, c in enumerate(cs)}
     x = [tokens_at(result, s) / 1e6 for s in cs[0].steps]
     loss = line_chart(
         "chart-curriculum-eval-loss",
@@ -25,6 +26,7 @@ def charts(result: dict) -> tuple[str, str | None]:
         [(c.name, list(c.mean), list(c.values.min(axis=0)), list(c.values.max(axis=0))) for c in cs],
         "training bytes seen (millions)",
         f"held-out loss ({result['unit']})",
+        colors=list(color.values()),
     )
     ds = deltas(result)
     if not ds:
@@ -37,6 +39,7 @@ def charts(result: dict) -> tuple[str, str | None]:
         "training bytes seen (millions)",
         f"loss − {BASELINE} ({result['unit']})",
         zero_line=True,
+        colors=[color[d.name] for d in ds],
     )
     return loss, delta
 
