@@ -25,12 +25,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pipeline.config import validate_config  # noqa: E402
-from pipeline.proxy_eval import EvalSettings, ModelSettings, run_curriculum_eval, text_table, verdict  # noqa: E402
 from pipeline.proxy_eval.corpus import load_corpus  # noqa: E402
-from pipeline.proxy_eval.results import RESULT_JSON  # noqa: E402
+from pipeline.proxy_eval.harness import EvalSettings, run_curriculum_eval  # noqa: E402
+from pipeline.proxy_eval.results import RESULT_JSON, text_table, verdict  # noqa: E402
+from pipeline.proxy_eval.train import ModelSettings  # noqa: E402
 from pipeline.report.sections_eval import standalone_svg  # noqa: E402
 from pipeline.runner import run_local  # noqa: E402
-from pipeline.shards import read_json, write_json  # noqa: E402
+from stages.core.atomic import read_json, write_json  # noqa: E402
 
 SHARED = Path(os.environ.get("JINGXUAN_SHARED", REPO.parent / "shared"))
 SCHEDULES = {"easy_to_hard": {"schedule": "easy_to_hard"}, "phases": {"schedule": "phases", "phases": [0.4, 0.4, 0.2]}}
@@ -114,7 +115,8 @@ def main() -> None:
         f"{m['context']}, batch {m['batch_size']}); {steps} steps = {first['tokens_per_run']:,} bytes per run "
         f"({first['train_docs']:,} of {first['train_pool_docs']:,} training documents, one pass); held-out "
         f"{first['heldout_windows']} windows from {first['heldout_docs']:,} documents; "
-        f"{first['seconds_per_step_probe']:.3f} s/step; training {combined['seconds'] / 60:.1f} min, all {(time.perf_counter() - t_all) / 60:.1f} min; "
+        f"{first['seconds_per_step_probe']:.3f} s/step; training {combined['seconds'] / 60:.1f} min, "
+        f"all {(time.perf_counter() - t_all) / 60:.1f} min; "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     for n in first["notes"]:

@@ -16,7 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-from pipeline.shards import read_json, read_shard
+from stages.core.atomic import read_json
+from stages.core.shards import read_shard
 
 ORDERS = ("curriculum", "shuffle", "reverse")
 DOC_SEP = 0  # byte that starts every document in the training stream (never in UTF-8 text from the pipeline)

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 
 from pipeline.proxy_eval import corpus as cp
 from pipeline.proxy_eval.model import byte_lm, parameter_count, pick_device, require_torch
-from pipeline.proxy_eval.results import RESULT_JSON, write_results
+from pipeline.proxy_eval.results import write_results
 from pipeline.proxy_eval.train import ModelSettings, eval_windows, time_per_step, train_curve
 
 MIN_STEPS = 10
@@ -131,6 +131,3 @@ def _prefix(positions, corpus: cp.Corpus, nbytes: int):
     """The first documents of `positions` (hash order: a uniform sample) holding at least `nbytes`."""
     total = (corpus.nbytes[positions] + 1).cumsum()
     return positions[: int((total < nbytes).sum()) + 1]
-
-
-__all__ = ["RESULT_JSON", "EvalSettings", "run_curriculum_eval"]

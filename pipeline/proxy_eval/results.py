@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.shards import write_json
+from stages.core.atomic import atomic_path, write_json
 
 RESULT_JSON = "curriculum_eval.json"
 RESULT_SVG = "curriculum_eval.svg"
@@ -122,9 +122,8 @@ def write_results(run_dir: str, result: dict) -> list[str]:
     from pipeline.report.sections_eval import standalone_svg  # the report layer draws; this one only counts
 
     svg_path = os.path.join(run_dir, RESULT_SVG)
-    with open(svg_path + ".tmp", "w", encoding="utf-8") as f:
+    with atomic_path(svg_path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write(standalone_svg(result))
-    os.replace(svg_path + ".tmp", svg_path)
     written = [json_path, svg_path]
     if os.path.exists(os.path.join(run_dir, "manifest.json")):
         from pipeline.report import write_report

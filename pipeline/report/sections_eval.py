@@ -8,7 +8,7 @@ from pipeline.proxy_eval.results import BASELINE, RESULT_JSON, checkpoints, curv
 from pipeline.report.charts import PALETTE, line_chart
 from pipeline.report.markup import Section, empty_note, esc, html_table, num
 from pipeline.report.run_data import RunData
-from pipeline.shards import read_json
+from stages.core.atomic import read_json
 
 TITLE = "Curriculum evaluation"
 
