@@ -1,8 +1,8 @@
 """Does the curriculum help a model learn? Curate ../shared/corpora/docs with configs/zh_web.yaml's stages plus
 exact and MinHash dedup and `curriculum` (once with easy_to_hard, once with phases), then train the proxy model of
 `jingxuan curriculum-eval` on the same documents in four orders: easy_to_hard, its reverse (hard_to_easy),
-phases and a shuffle (`--phases-reversed` adds a fifth), with the same bytes, held-out set and seeds. Prints held-out loss by
-order (mean ± sd over seeds, and the paired difference to the shuffle) and writes the plot.
+phases and a shuffle (`--phases-reversed` adds a fifth), with the same bytes, held-out set and seeds. Prints
+held-out loss by order (mean ± sd over seeds, and the paired difference to the shuffle) and writes the plot.
 
     flock /tmp/bench.lock .venv/bin/python bench/curriculum_proxy.py [--budget-minutes 15] [--seeds 0 1 2]
 
