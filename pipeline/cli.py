@@ -24,9 +24,18 @@ def command(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
 def _user_errors() -> tuple[type[BaseException], ...]:
     from pipeline.config import ConfigError
     from pipeline.io.files import InputError
+    from pipeline.proxy_eval.corpus import ProxyEvalError
     from stages.base import UnknownStageError
 
-    return (ConfigError, InputError, UnknownStageError, FileNotFoundError, NotADirectoryError, FileExistsError)
+    return (
+        ConfigError,
+        InputError,
+        UnknownStageError,
+        ProxyEvalError,
+        FileNotFoundError,
+        NotADirectoryError,
+        FileExistsError,
+    )
 
 
 # -- run ----------------------------------------------------------------------------------------------------
@@ -247,6 +256,38 @@ def cmd_train_quality(args: argparse.Namespace) -> int:
     return 0
 
 
+@command
+def cmd_curriculum_eval(args: argparse.Namespace) -> int:
+    from pipeline.proxy_eval.harness import EvalSettings, run_curriculum_eval
+    from pipeline.proxy_eval.results import text_table, verdict
+    from pipeline.proxy_eval.train import ModelSettings
+
+    model = ModelSettings(
+        d_model=args.d_model,
+        layers=args.layers,
+        heads=args.heads,
+        context=args.context,
+        batch_size=args.batch_size,
+        lr=args.lr,
+    )
+    settings = EvalSettings(
+        orders=tuple(args.orders),
+        seeds=tuple(args.seeds),
+        steps=args.steps,
+        evals=args.evals,
+        holdout=args.holdout,
+        budget_minutes=args.budget_minutes or None,
+        threads=args.threads,
+        device=args.device,
+        model=model,
+    )
+    result = run_curriculum_eval(args.run_dir, settings, log=lambda line: print(line, file=sys.stderr))
+    print(text_table(result))
+    print()
+    print("\n".join(verdict(result)))
+    return 0
+
+
 # -- stages -------------------------------------------------------------------------------------------------
 
 
@@ -366,6 +407,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-field", default="text", help="text field of JSONL/Parquet input")
     p.add_argument("--balance-files", action="store_true", help="weigh every input file equally")
     p.add_argument("--seed", type=int, default=0, help="seed of the training shuffle")
+
+    p = sub.add_parser(
+        "curriculum-eval",
+        help="train small proxy models on a run in curriculum, shuffled and reversed order; compare held-out loss",
+        description="Train a small byte-level language model (torch; pip install 'jingxuan[eval]') on RUN_DIR/data "
+        "read in curriculum order, shuffled and reversed: the same documents, bytes and seeds, with documents held "
+        "out (by id hash) before ordering. Writes curriculum_eval.json, curriculum_eval.svg and a report.html "
+        "section; prints held-out loss by order (mean ± sd over seeds) and whether an order beats the shuffle.",
+    )
+    p.add_argument("run_dir", help="a finished run directory (its data/ is read in training order)")
+    p.add_argument(
+        "--orders",
+        nargs="+",
+        default=["curriculum", "shuffle", "reverse"],
+        choices=["curriculum", "shuffle", "reverse"],
+        help="orders to train on",
+    )
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (model init and the shuffle)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=1000,
+        help="training steps per order and seed (fewer if the "
+        "data or the time budget cannot hold them; the output says so)",
+    )
+    p.add_argument(
+        "--budget-minutes",
+        type=float,
+        default=20.0,
+        help="time for all runs; steps are scaled down to fit (0: no limit)",
+    )
+    p.add_argument("--evals", type=int, default=10, help="held-out measurements per run (after step 0)")
+    p.add_argument("--holdout", type=float, default=0.05, help="share of documents held out")
+    p.add_argument("--d-model", type=int, default=256, help="model width (256 x 4 layers: 3.3M parameters)")
+    p.add_argument("--layers", type=int, default=4, help="transformer layers")
+    p.add_argument("--heads", type=int, default=4, help="attention heads")
+    p.add_argument("--context", type=int, default=128, help="bytes per training window")
+    p.add_argument("--batch-size", type=int, default=16, help="windows per step")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (warm-up, then cosine to a tenth)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (fixed, for reproducible numbers)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: CUDA when present")
 
     p = sub.add_parser(
         "stages",
