@@ -62,11 +62,10 @@ from stages.chinese import fold
 from stages.core.arrow import set_column, text_chars
 from stages.core.ledger import rejected_batch
 from stages.core.stats import StageStats
+from stages.ngram_hash import RollingHash
 
 log = logging.getLogger(__name__)
 
-_P = np.uint64(0x100000001B3)  # odd base (FNV prime); arithmetic wraps mod 2^64
-_P_INV = np.uint64(pow(int(_P), -1, 2**64))
 _BLOOM_SHIFT = np.uint64(40)  # 2^24 buckets of the hash's top bits (16 MB): ~1M item n-grams fill ~6%
 
 
@@ -85,32 +84,6 @@ class Benchmark(BaseModel):
 # -- hashing ------------------------------------------------------------------------------------------------
 
 
-class _Powers:
-    """P^i and P^-i mod 2^64, grown on demand."""
-
-    def __init__(self) -> None:
-        self.pow = np.ones(1, np.uint64)
-        self.inv = np.ones(1, np.uint64)
-
-    def get(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        if len(self.pow) < n:
-            size = max(n, 2 * len(self.pow))
-            self.pow = _cumpow(_P, size)
-            self.inv = _cumpow(_P_INV, size)
-        return self.pow[:n], self.inv[:n]
-
-
-def _cumpow(base: np.uint64, size: int) -> np.ndarray:
-    out = np.empty(size, np.uint64)
-    out[0] = 1
-    if size > 1:
-        out[1:] = np.cumprod(np.full(size - 1, base, np.uint64))  # wraps mod 2^64
-    return out
-
-
-_POWERS = _Powers()
-
-
 def code_points(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """All texts as one uint32 code-point array, and the offsets (len(texts)+1) of each text in it."""
     lengths = np.fromiter((len(t) for t in texts), np.int64, len(texts))
@@ -118,28 +91,6 @@ def code_points(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     np.cumsum(lengths, out=offsets[1:])
     cps = np.frombuffer("".join(texts).encode("utf-32-le"), np.uint32)
     return cps, offsets
-
-
-class _Prefix:
-    """Prefix hashes of a code-point array: window hashes of any length in O(len) each."""
-
-    def __init__(self, cps: np.ndarray):
-        n = len(cps)
-        pw, inv = _POWERS.get(n + 1)
-        with np.errstate(over="ignore"):
-            # prefix[i] = sum_{k<i} cp[k] * P^(i-1-k) = P^(i-1) * sum_{k<i} cp[k] * P^-k
-            s = np.zeros(n + 1, np.uint64)
-            np.cumsum(cps.astype(np.uint64) * inv[:n], out=s[1:])
-            self.prefix = s * np.concatenate([[np.uint64(0)], pw[:n]]) if n else s
-        self.n = n
-
-    def windows(self, length: int) -> np.ndarray:
-        """Hash of every window [s, s+length) for s in 0..n-length."""
-        if self.n < length:
-            return np.empty(0, np.uint64)
-        pw, _ = _POWERS.get(length + 1)
-        with np.errstate(over="ignore"):
-            return self.prefix[length:] - self.prefix[: self.n - length + 1] * pw[length]
 
 
 def _inside(offsets: np.ndarray, n: int, n_windows: int) -> tuple[np.ndarray, np.ndarray]:
@@ -153,7 +104,7 @@ def _inside(offsets: np.ndarray, n: int, n_windows: int) -> tuple[np.ndarray, np
 def window_hashes(texts: list[str], n: int) -> tuple[np.ndarray, np.ndarray]:
     """Hashes of all n-character windows inside each text: (hashes, index of the text of each hash)."""
     cps, offsets = code_points(texts)
-    h = _Prefix(cps).windows(n)
+    h = RollingHash(cps).windows(n)
     if len(h) == 0:
         return h, np.empty(0, np.int64)
     ok, doc = _inside(offsets, n, len(h))
@@ -274,7 +225,7 @@ class BenchmarkIndex:
         best_doc_share = np.zeros(n_docs)
         is_exact = np.zeros(n_docs, bool)
         cps, offsets = code_points(folded)
-        prefix = _Prefix(cps)
+        prefix = RollingHash(cps)
         n = self.ngram
 
         if len(self.keys):
