@@ -54,14 +54,11 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
-from stages.base import Filter, StageOutput
+from stages.base import Filter
 from stages.chinese import fold
-from stages.core.arrow import set_column, text_chars
-from stages.core.ledger import rejected_batch
-from stages.core.stats import StageStats
+from stages.core.arrow import set_column
 from stages.ngram_hash import RollingHash
 
 log = logging.getLogger(__name__)
@@ -365,19 +362,46 @@ class Decontaminate(Filter):
         index = self.index
         folded = fold(batch.column("text")).to_pylist() if batch.num_rows else []
         folded = [t or "" for t in folded]
-        item, item_share, doc_share, exact = index.match(
-            folded, self.threshold, self.doc_threshold, self.min_doc_ngrams
+        match = index.match(folded, self.threshold, self.doc_threshold, self.min_doc_ngrams)
+        item = match[0]
+        for lab in (index.labels[i].split(":", 1)[0] for i in item[item >= 0]):
+            self.count(f"matched.{lab}")
+        batch = set_column(
+            batch, "_contam_item", pa.array([index.labels[i] if i >= 0 else None for i in item], pa.string())
         )
-        labels = [index.labels[i] if i >= 0 else None for i in item]
-        overlap = np.round(item_share, 4)
-        batch = set_column(batch, "_contam_item", pa.array(labels, pa.string()))
-        batch = set_column(batch, "_contam_overlap", pa.array(overlap, pa.float32()))
-        self.__dict__["_last"] = (item, item_share, doc_share, exact)
+        batch = set_column(batch, "_contam_overlap", pa.array(np.round(match[1], 4), pa.float32()))
+        self.scratch()["match"] = match  # (item, item_share, doc_share, exact) per document, for the hooks below
         return batch
 
     def reasons(self, batch: pa.RecordBatch) -> pa.Array:
-        item = self.__dict__["_last"][0]
+        item = self.scratch()["match"][0]
         return pa.array([self.reason if i >= 0 else None for i in item], pa.string())
+
+    def edit(self, batch: pa.RecordBatch, reasons: pa.Array) -> tuple[pa.RecordBatch, pa.Array]:
+        """`action: remove_paragraphs`: keep a matched document without the lines the item covers, when
+        something is left."""
+        if self.action != "remove_paragraphs":
+            return batch, reasons
+        item, _, _, exact = self.scratch()["match"]
+        texts = batch.column("text").to_pylist()
+        out = reasons.to_pylist()
+        for i in np.flatnonzero(item >= 0):
+            new_text, removed = self._remove_paragraphs(texts[i], int(item[i]), bool(exact[i]))
+            if removed and new_text.strip() and (fold(pa.array([new_text])).to_pylist()[0] or ""):
+                texts[i] = new_text
+                out[i] = None
+                self.count("paragraphs_removed", removed)
+                self.count("docs_edited")
+        return set_column(batch, "text", pa.array(texts, pa.string())), pa.array(out, pa.string())
+
+    def details(self, batch: pa.RecordBatch, reasons: pa.Array) -> list[str | None]:
+        item, item_share, doc_share, exact = self.scratch()["match"]
+        return [
+            self._detail(int(item[i]), float(item_share[i]), float(doc_share[i]), bool(exact[i]))
+            if item[i] >= 0
+            else None
+            for i in range(batch.num_rows)
+        ]
 
     def _detail(self, item: int, item_share: float, doc_share: float, exact: bool) -> str:
         label = self.index.labels[item]
@@ -386,56 +410,6 @@ class Decontaminate(Filter):
         if item_share >= self.threshold:
             return f"{label} (overlap {item_share:.2f})"
         return f"{label} (overlap {item_share:.2f}; {doc_share:.2f} of the document)"
-
-    def apply(self, batch: pa.RecordBatch) -> StageOutput:
-        self.ensure_setup()
-        t0 = time.perf_counter()
-        chars_in = text_chars(batch)
-        batch = self.annotate(batch)
-        item, item_share, doc_share, exact = self.__dict__.pop("_last")
-        matched = item >= 0
-        stats = StageStats(docs_in=batch.num_rows, chars_in=chars_in)
-        for lab in (self.index.labels[i].split(":", 1)[0] for i in item[matched]):
-            stats.counters[f"matched.{lab}"] += 1
-        details = [
-            self._detail(int(item[i]), float(item_share[i]), float(doc_share[i]), bool(exact[i]))
-            if matched[i]
-            else None
-            for i in range(batch.num_rows)
-        ]
-        drop = matched.copy()
-        if self.mode == "annotate":
-            stats.counters[f"would_drop.{self.reason}"] += int(matched.sum())
-        elif self.action == "remove_paragraphs" and matched.any():
-            texts = batch.column("text").to_pylist()
-            for i in np.flatnonzero(matched):
-                new_text, removed = self._remove_paragraphs(texts[i], int(item[i]), bool(exact[i]))
-                if removed and new_text.strip() and (fold(pa.array([new_text])).to_pylist()[0] or ""):
-                    texts[i] = new_text
-                    drop[i] = False
-                    stats.counters["paragraphs_removed"] += removed
-                    stats.counters["docs_edited"] += 1
-            batch = set_column(batch, "text", pa.array(texts, pa.string()))
-        if self.mode == "annotate":
-            kept, rejected = batch, None
-        else:
-            mask = pa.array(drop)
-            kept = batch.filter(pc.invert(mask))
-            dropped = batch.filter(mask)
-            rejected = rejected_batch(
-                dropped.column("id"),
-                self.name,
-                [self.reason] * dropped.num_rows,
-                details=[d for d, x in zip(details, drop, strict=True) if x],
-                texts=dropped.column("text"),
-            )
-            stats.docs_rejected = dropped.num_rows
-            if dropped.num_rows:
-                stats.reasons[self.reason] = dropped.num_rows
-        stats.docs_out = kept.num_rows
-        stats.chars_out = text_chars(kept)
-        stats.seconds = time.perf_counter() - t0
-        return StageOutput(kept, rejected, stats)
 
     def _remove_paragraphs(self, text: str, item: int, exact: bool) -> tuple[str, int]:
         """Remove the lines mostly covered by the matched item's n-grams; (new text, lines removed)."""

@@ -8,7 +8,7 @@ with the 32-bit MurmurHash3 finaliser and permuted by `a * h + b mod 2^32` (odd 
 `MinHash(num_perm=..., seed=..., hashfunc=lambda h: h)` updated with `shingle_hashes(...)` (tested).
 
 Documents are processed in groups of ~16k characters: the group's shingle hashes, then one (num_perm, shingles)
-product `a * h + b` in a reused per-process buffer, reduced per document with `np.minimum.reduceat` along the
+product `a * h + b` in a reused per-thread buffer, reduced per document with `np.minimum.reduceat` along the
 shingle axis (the per-document `min(axis=1)` layout; reducing along axis 0 is ~8x slower). Small arrays stay in
 cache and fresh temporaries are not page-faulted in: ~1.7x faster than whole-batch arrays with a Python loop
 over documents. Long documents are cut into column blocks, so memory is bounded whatever the length.
@@ -17,7 +17,7 @@ over documents. Long documents are cut into column blocks, so memory is bounded 
 from __future__ import annotations
 
 import itertools
-from functools import cache
+import threading
 
 import numpy as np
 
@@ -110,10 +110,16 @@ def word_shingle_hashes(texts: list[str], n: int) -> tuple[np.ndarray, np.ndarra
     return _windows(flat, lengths, n)
 
 
-@cache
+_SCRATCH = threading.local()
+
+
 def _buffer(num_perm: int) -> np.ndarray:
-    """The product buffer, one per process: a fresh 16 MB array per block would be page-faulted in each time."""
-    return np.empty((num_perm, 2 * _CHUNK), np.uint32)
+    """The product buffer, one per thread (a fresh 16 MB array per block would be page-faulted in each time;
+    one per process was overwritten by another thread's block mid-reduction under `task_runner: thread`)."""
+    buffers = _SCRATCH.__dict__.setdefault("buffers", {})
+    if num_perm not in buffers:
+        buffers[num_perm] = np.empty((num_perm, 2 * _CHUNK), np.uint32)
+    return buffers[num_perm]
 
 
 def _segment_min(mixed: np.ndarray, starts: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
