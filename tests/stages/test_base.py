@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import pickle
+import re
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from stages.base import STAGES, Mapper
 from stages.dedup.signatures import signatures
-from stages.testing import make_batch
+from stages.testing import make_batch, run_stage
 
 THREADS = 4
 DOCS = 1000
@@ -114,3 +118,80 @@ def test_count_outside_apply_goes_nowhere():
     stage.map(make_batch(["邮箱 a@example.com"]))  # counted into no batch, and not into the next one
     assert "pii.email" not in stage.apply(make_batch(["没有个人信息"])).stats.counters
     assert isinstance(stage.apply(make_batch(["x"])).kept, pa.RecordBatch)
+
+
+# -- every built-in stage, from the registry ------------------------------------------------------------------
+
+REPO = Path(__file__).parents[2]
+BUILTIN = sorted(name for name, cls in STAGES.available().items() if cls.__module__.startswith("stages."))
+KIND_SUFFIXES = {"_filter": "filter", "_mapper": "mapper", "_dedup": "global"}
+TEXTS = [
+    "今天天气很好，我们一起去公园散步。公园里有很多人在锻炼身体。" * 3,
+    "Hello world, a short English line.",
+    "",
+    "短",
+]
+
+
+def _required_params(name: str, tmp_path: Path) -> dict:
+    """Parameters a stage cannot default; every stage with a required parameter needs an entry here."""
+    if name == "decontaminate":
+        bench = tmp_path / "bench.jsonl"
+        bench.write_text(json.dumps({"id": "q1", "text": "下列哪一种动物属于哺乳纲并且能够长时间在水中生活"}) + "\n")
+        return {"benchmarks": [{"name": "b", "path": str(bench)}]}
+    if name == "quality_classifier":
+        from stages.quality.classifier import train_quality
+
+        pos, neg = tmp_path / "good.jsonl", tmp_path / "bad.jsonl"
+        pos.write_text("".join(json.dumps({"text": TEXTS[0] + str(i)}, ensure_ascii=False) + "\n" for i in range(20)))
+        neg.write_text(
+            "".join(
+                json.dumps({"text": "点击这里 免费领取 " * 5 + str(i)}, ensure_ascii=False) + "\n" for i in range(20)
+            )
+        )
+        model = tmp_path / "q.npz"
+        train_quality([str(pos)], [str(neg)], str(model), buckets=1 << 12, epochs=1)
+        return {"model": str(model)}
+    return {}
+
+
+def test_the_registry_holds_the_built_in_stages():
+    assert len(BUILTIN) >= 20 and {"normalize", "langid", "minhash_dedup", "curriculum", "synthetic"} <= set(BUILTIN)
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_stage_is_named_documented_and_tested_by_convention(name):
+    cls = STAGES.get(name)
+    assert re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", name), "registry names are snake_case"
+    assert cls.__name__.lower().startswith(name.replace("_", "")), f"class {cls.__name__} does not spell {name}"
+    for suffix, kind in KIND_SUFFIXES.items():
+        if name.endswith(suffix):
+            assert cls.kind == kind, f"{name} ends with {suffix} but is a {cls.kind}"
+    if cls.__name__.endswith(("Filter", "Mapper")):
+        assert name.endswith(("_filter", "_mapper")), f"{cls.__name__} is registered without its kind: {name}"
+    assert cls.version and cls.kind in ("mapper", "filter", "global")
+    assert all(c.startswith("_") for c in cls.adds), "added columns start with _"
+    module = cls.__module__.split(".")
+    test_file = REPO.joinpath("tests", *module[:-1], f"test_{module[-1]}.py")
+    assert test_file.exists(), f"no {test_file.relative_to(REPO)} for {cls.__module__}"
+    assert f"`{name}`" in (REPO / "README.md").read_text(encoding="utf-8"), f"README's stage table lacks {name}"
+
+
+@pytest.mark.parametrize("name", [n for n in BUILTIN if STAGES.get(n).kind != "global"])
+def test_stage_runs_on_a_batch_and_survives_pickling(name, tmp_path):
+    cls = STAGES.get(name)
+    params = _required_params(name, tmp_path)
+    assert {k for k, f in cls.model_fields.items() if f.is_required()} == set(params)
+    stage = cls(**params)
+    batch = make_batch(TEXTS)
+    for col in [c for c in cls.requires if c not in batch.schema.names]:  # run the stage that adds it first
+        (provider,) = [n for n in BUILTIN if col in STAGES.get(n).adds]
+        batch = STAGES.get(provider)().apply(batch).kept
+    out = run_stage(stage, batch)  # checks docs_in == docs_out + docs_rejected
+    assert out.stats.docs_in == batch.num_rows
+    added = set(out.kept.schema.names) - set(batch.schema.names)
+    assert added <= set(cls.adds), f"{name} adds undeclared columns {added - set(cls.adds)}"
+    again = pickle.loads(pickle.dumps(stage))  # what a process-pool or Dask worker receives
+    assert again.params() == stage.params()
+    out2 = run_stage(again, batch)
+    assert out2.kept.equals(out.kept) and out2.stats.reasons == out.stats.reasons
