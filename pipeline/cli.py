@@ -258,9 +258,9 @@ def cmd_train_quality(args: argparse.Namespace) -> int:
 
 @command
 def cmd_curriculum_eval(args: argparse.Namespace) -> int:
-    from pipeline.proxy_eval.harness import EvalSettings, run_curriculum_eval
+    from pipeline.proxy_eval.harness import run_curriculum_eval
     from pipeline.proxy_eval.results import text_table, verdict
-    from pipeline.proxy_eval.train import ModelSettings
+    from pipeline.proxy_eval.settings import EvalSettings, ModelSettings
 
     model = ModelSettings(
         d_model=args.d_model,
@@ -328,6 +328,8 @@ def _type_name(annotation: Any) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from pipeline.proxy_eval.settings import ORDERS, EvalSettings, ModelSettings
+
     parser = argparse.ArgumentParser(prog="jingxuan", description="Curate Chinese-language corpora for LLM training.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for user errors")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -415,39 +417,35 @@ def build_parser() -> argparse.ArgumentParser:
         "read in curriculum order, shuffled and reversed: the same documents, bytes and seeds, with documents held "
         "out (by id hash) before ordering. Writes curriculum_eval.json, curriculum_eval.svg and a report.html "
         "section; prints held-out loss by order (mean ± sd over seeds) and whether an order beats the shuffle.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("run_dir", help="a finished run directory (its data/ is read in training order)")
-    p.add_argument(
-        "--orders",
-        nargs="+",
-        default=["curriculum", "shuffle", "reverse"],
-        choices=["curriculum", "shuffle", "reverse"],
-        help="orders to train on",
-    )
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds (model init and the shuffle)")
+    ev, mo = EvalSettings(), ModelSettings()
+    p.add_argument("--orders", nargs="+", default=list(ORDERS), choices=ORDERS, help="orders to train on")
+    p.add_argument("--seeds", nargs="+", type=int, default=list(ev.seeds), help="seeds (model init and the shuffle)")
     p.add_argument(
         "--steps",
         type=int,
-        default=1000,
-        help="training steps per order and seed (fewer if the "
-        "data or the time budget cannot hold them; the output says so)",
+        default=ev.steps,
+        help="training steps per order and seed (fewer if the data or the time budget cannot hold them; the "
+        "output says so)",
     )
     p.add_argument(
         "--budget-minutes",
         type=float,
-        default=20.0,
+        default=ev.budget_minutes,
         help="time for all runs; steps are scaled down to fit (0: no limit)",
     )
-    p.add_argument("--evals", type=int, default=10, help="held-out measurements per run (after step 0)")
-    p.add_argument("--holdout", type=float, default=0.05, help="share of documents held out")
-    p.add_argument("--d-model", type=int, default=256, help="model width (256 x 4 layers: 3.3M parameters)")
-    p.add_argument("--layers", type=int, default=4, help="transformer layers")
-    p.add_argument("--heads", type=int, default=4, help="attention heads")
-    p.add_argument("--context", type=int, default=128, help="bytes per training window")
-    p.add_argument("--batch-size", type=int, default=16, help="windows per step")
-    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (warm-up, then cosine to a tenth)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (fixed, for reproducible numbers)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: CUDA when present")
+    p.add_argument("--evals", type=int, default=ev.evals, help="held-out measurements per run (after step 0)")
+    p.add_argument("--holdout", type=float, default=ev.holdout, help="share of documents held out")
+    p.add_argument("--d-model", type=int, default=mo.d_model, help="model width")
+    p.add_argument("--layers", type=int, default=mo.layers, help="transformer layers")
+    p.add_argument("--heads", type=int, default=mo.heads, help="attention heads")
+    p.add_argument("--context", type=int, default=mo.context, help="bytes per training window")
+    p.add_argument("--batch-size", type=int, default=mo.batch_size, help="windows per step")
+    p.add_argument("--lr", type=float, default=mo.lr, help="peak learning rate (warm-up, then cosine to a tenth)")
+    p.add_argument("--threads", type=int, default=ev.threads, help="torch CPU threads (fixed: reproducible numbers)")
+    p.add_argument("--device", default=ev.device, choices=["auto", "cpu", "cuda"], help="auto: CUDA when present")
 
     p = sub.add_parser(
         "stages",

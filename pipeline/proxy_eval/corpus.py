@@ -16,10 +16,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
+from pipeline.proxy_eval.settings import ORDERS
 from stages.core.atomic import read_json
 from stages.core.shards import read_shard
 
-ORDERS = ("curriculum", "shuffle", "reverse")
 DOC_SEP = 0  # byte that starts every document in the training stream (never in UTF-8 text from the pipeline)
 _HASH_SPACE = float(2**53)  # the top 53 bits of a 64-bit hash: exact in a float64, always < 1
 

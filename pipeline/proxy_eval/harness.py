@@ -7,28 +7,15 @@ import os
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 from pipeline.proxy_eval import corpus as cp
 from pipeline.proxy_eval.model import byte_lm, parameter_count, pick_device, require_torch
 from pipeline.proxy_eval.results import write_results
-from pipeline.proxy_eval.train import ModelSettings, eval_windows, time_per_step, train_curve
+from pipeline.proxy_eval.settings import ORDERS, EvalSettings
+from pipeline.proxy_eval.train import eval_windows, time_per_step, train_curve
 
 MIN_STEPS = 10
-
-
-@dataclass(frozen=True)
-class EvalSettings:
-    orders: tuple[str, ...] = cp.ORDERS
-    seeds: tuple[int, ...] = (0, 1, 2)
-    steps: int = 1000  # per order and seed; every run reads steps * batch_size * context bytes once
-    evals: int = 10  # held-out measurements after step 0 (the shared initial model)
-    holdout: float = 0.05  # share of documents held out (by id hash, before ordering)
-    heldout_windows: int = 256
-    budget_minutes: float | None = 20.0
-    threads: int = 1
-    device: str = "auto"
-    model: ModelSettings = field(default_factory=ModelSettings)
 
 
 def plan_steps(s: EvalSettings, pool_bytes: int, t_step: float, t_eval: float) -> tuple[int, list[str]]:
@@ -61,8 +48,8 @@ def run_curriculum_eval(run_dir: str, s: EvalSettings, log: Callable[[str], None
     """Train len(orders) x len(seeds) proxy models; write curriculum_eval.json/.svg and refresh report.html."""
     torch = require_torch()
     for o in s.orders:
-        if o not in cp.ORDERS:
-            raise cp.ProxyEvalError(f"unknown order {o!r}; choose from {', '.join(cp.ORDERS)}")
+        if o not in ORDERS:
+            raise cp.ProxyEvalError(f"unknown order {o!r}; choose from {', '.join(ORDERS)}")
     t_start = time.perf_counter()
     device = pick_device(s.device)
     corpus = cp.load_corpus(run_dir)

@@ -4,26 +4,11 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
 from pipeline.proxy_eval.model import byte_lm, make_deterministic, require_torch
-
-
-@dataclass(frozen=True)
-class ModelSettings:
-    d_model: int = 256
-    layers: int = 4
-    heads: int = 4
-    context: int = 128  # bytes per window
-    batch_size: int = 16  # windows per step
-    lr: float = 1e-3
-    warmup: float = 0.05  # share of steps with a linear warm-up; then cosine decay to lr / 10
-
-    @property
-    def tokens_per_step(self) -> int:
-        return self.batch_size * self.context
+from pipeline.proxy_eval.settings import ModelSettings
 
 
 def windows(stream: np.ndarray, context: int, count: int | None = None) -> np.ndarray:

@@ -2,12 +2,13 @@ import numpy as np
 import pytest
 
 from pipeline.proxy_eval import corpus as cp
+from pipeline.proxy_eval.settings import ORDERS
 
 
 def test_orders_hold_the_same_documents_and_differ_only_in_order(curated_run):
     c = cp.load_corpus(curated_run)
     sp = cp.split(c, holdout=0.2, train_bytes=10**9)
-    ordered = {name: cp.order(sp.train, c, name, seed=0) for name in cp.ORDERS}
+    ordered = {name: cp.order(sp.train, c, name, seed=0) for name in ORDERS}
     assert len({tuple(sorted(v.tolist())) for v in ordered.values()}) == 1
     assert len({tuple(v.tolist()) for v in ordered.values()}) == 3
     assert ordered["curriculum"].tolist() == sorted(ordered["curriculum"].tolist())  # data/ order is training order

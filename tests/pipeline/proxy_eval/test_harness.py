@@ -9,9 +9,9 @@ import pytest
 
 from pipeline import cli
 from pipeline.proxy_eval.corpus import ProxyEvalError
-from pipeline.proxy_eval.harness import EvalSettings, plan_steps
+from pipeline.proxy_eval.harness import plan_steps
 from pipeline.proxy_eval.model import MISSING_TORCH, require_torch
-from pipeline.proxy_eval.train import ModelSettings
+from pipeline.proxy_eval.settings import EvalSettings, ModelSettings
 
 TINY = ModelSettings(d_model=32, layers=1, heads=2, context=32, batch_size=4, lr=3e-3)
 
