@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 
-from pipeline.shards import TMP_SUFFIX, conform, read_shard, shard_rows, shard_schema, unify
+from pipeline.shards import TMP_SUFFIX, conform, json_text, read_shard, shard_rows, shard_schema, unify
 from stages.base import rejected_batch
 
 READ_STAGE = "read"
@@ -566,12 +566,13 @@ def _check_jsonl_field(path: str, compression: str | None, encoding: str, field:
     seen: dict[str, None] = {}
     objects = 0
     with _open_bytes(path, compression) as f:
-        for raw in itertools.islice(f, lines):
+        for lineno, raw in enumerate(itertools.islice(f, lines), 1):
             try:
                 obj = orjson.loads(raw.decode(encoding))
             except (UnicodeDecodeError, orjson.JSONDecodeError):
                 continue  # malformed lines are the reader's business
             if isinstance(obj, dict):
+                _refuse_reserved(f"{path}:{lineno}", obj)
                 if field in obj:
                     return
                 objects += 1
@@ -806,11 +807,12 @@ def _head(raw: bytes, encoding: str) -> str:
 def _flush_jsonl(acc: _JsonlBatch, f: InputFile) -> tuple[pa.RecordBatch, pa.RecordBatch | None]:
     names: dict[str, None] = {}
     seen_shapes: set[tuple[str, ...]] = set()
-    for r in acc.rows:
+    for r, line in zip(acc.rows, acc.lines, strict=True):
         shape = tuple(r)
         if shape not in seen_shapes:
             seen_shapes.add(shape)
             names.update(dict.fromkeys(shape))
+            _refuse_reserved(f"{f.path}:{line + 1}", shape)
     arrays = [pa.array(acc.ids, pa.string()), pa.array(acc.texts, pa.string())]
     fields = ["id", "text"]
     for name in names:
@@ -831,13 +833,7 @@ def _column(values: list[Any]) -> pa.Array:
     try:
         return pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        return pa.array(
-            [
-                v if v is None or type(v) is str else orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode()
-                for v in values
-            ],
-            pa.string(),
-        )
+        return json_text(values)
 
 
 def _gen_columns(f: InputFile) -> list[str]:
@@ -949,6 +945,21 @@ def _check_columns(path: str, fmt: str, cfg: Any) -> None:
                 f"{path}: has a column {key!r} besides input.{key}_field {field!r}; "
                 f"rename it or set input.{key}_field: {key}"
             )
+    _refuse_reserved(path, names)
+
+
+def _refuse_reserved(where: str, names: Any) -> None:
+    """Columns starting with `_` are the ones stages add (`_lang`, `_phase` ...): an input column of that name
+    would be overwritten by a stage, or break one that adds it, after hours of work. Refused before reading,
+    rather than renamed, so that a column keeps the name its user gave it everywhere."""
+    reserved = [n for n in names if n.startswith("_")]
+    if reserved:
+        cols = ", ".join(repr(n) for n in reserved[:5]) + (" ..." if len(reserved) > 5 else "")
+        these = "columns" if len(reserved) > 1 else "column"
+        raise InputError(
+            f"{where}: input {these} {cols}: names starting with '_' are reserved for the columns stages add "
+            f"(_lang, _quality, _phase ...); rename or drop the {these}"
+        )
 
 
 def _rebatch(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[pa.RecordBatch]:
