@@ -23,10 +23,19 @@ def command(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from pipeline.config import ConfigError
+    from pipeline.disk import OutputError
     from pipeline.io import InputError
     from stages.registry import UnknownStageError
 
-    return (ConfigError, InputError, UnknownStageError, FileNotFoundError, NotADirectoryError, FileExistsError)
+    return (
+        ConfigError,
+        InputError,
+        OutputError,
+        UnknownStageError,
+        FileNotFoundError,
+        NotADirectoryError,
+        FileExistsError,
+    )
 
 
 # -- run ----------------------------------------------------------------------------------------------------
@@ -383,6 +392,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"jingxuan: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a full disk or read-only folder under any command (report, train-quality ...)
+        from pipeline.disk import output_error
+
+        err = output_error(e, os.getcwd())
+        if err is None or args.debug:
+            raise
+        print(f"jingxuan: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("jingxuan: interrupted", file=sys.stderr)
