@@ -9,8 +9,9 @@ import pytest
 
 from pipeline.config import validate_config
 from pipeline.runner import RunPaths, run_local, segments
-from stages.base import Filter, GlobalResult, GlobalStage, Mapper, set_column
-from stages.stats import ConservationError, StageStats
+from stages.base import Filter, GlobalResult, GlobalStage, Mapper
+from stages.core.arrow import set_column
+from stages.core.stats import ConservationError, StageStats
 
 
 class _UpperMapper(Mapper):
@@ -39,8 +40,8 @@ class _ReverseGlobal(GlobalStage):
     name = "runner_reverse_global"
 
     def run(self, shards, ctx):
-        from pipeline.shards import read_shard, write_parquet, write_shard
-        from stages.base import REJECTED_SCHEMA, rejected_batch
+        from stages.core.ledger import REJECTED_SCHEMA, rejected_batch
+        from stages.core.shards import read_shard, write_parquet, write_shard
 
         stats = StageStats()
         outs, dropped = [], []
@@ -218,7 +219,7 @@ def test_synthetic_documents_are_counted_apart_at_every_stage(tmp_path: Path):
 
 def test_input_column_named_like_a_curriculum_column_is_refused_before_anything_is_written(tmp_path: Path):
     """It used to crash the curriculum (duplicate `_phase`) after the shard tasks had run."""
-    from pipeline.io import InputError
+    from pipeline.io.files import InputError
 
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"text": f"文档{i}的内容", "_phase": i % 2}) + "\n" for i in range(6)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stages import registry
+from stages.base import STAGES
 from stages.normalize import Normalize, bank_card_valid, card_network, id_card_valid, luhn_valid, redact_pii
 from stages.testing import run_stage
 from tests.stages.pii_cases import lookalike_cases, pii_cases
@@ -24,7 +24,7 @@ def norm(text: str, **params) -> str:
 
 
 def test_registered():
-    assert registry.get("normalize") is Normalize
+    assert STAGES.get("normalize") is Normalize
 
 
 def test_checksums():
