@@ -185,7 +185,10 @@ def _hash_rows(paths: list[str]) -> str:
     return h.hexdigest()[:16]
 
 
-def run_one(n: int, budget: float, shard_docs: int, chars: int, out: str) -> None:
+STAGES = ("exact_dedup", "minhash_dedup", "curriculum")
+
+
+def run_one(n: int, budget: float, shard_docs: int, chars: int, out: str, only: tuple[str, ...] = STAGES) -> None:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
@@ -207,11 +210,9 @@ def run_one(n: int, budget: float, shard_docs: int, chars: int, out: str) -> Non
         with ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) as pool:
             list(pool.map(_warm, range(4)))
             current, prev_stage = shards, None
-            for name, stage in (
-                ("exact_dedup", ExactDedup()),
-                ("minhash_dedup", MinHashDedup()),
-                ("curriculum", Curriculum()),
-            ):
+            build = {"exact_dedup": ExactDedup, "minhash_dedup": MinHashDedup, "curriculum": Curriculum}
+            for name in only:
+                stage = build[name]()
                 ctx = local_context(
                     os.path.join(tmp, name), name, map=MeasuredMap(pool, name, passes), memory_budget_mb=budget
                 )
@@ -239,7 +240,7 @@ def run_one(n: int, budget: float, shard_docs: int, chars: int, out: str) -> Non
                     shutil.rmtree(os.path.join(tmp, prev_stage), ignore_errors=True)
                 current, prev_stage = result.shards, name
         load1 = os.getloadavg()
-        assert sum(shard_rows(p) for p in current) == stages["curriculum"]["docs_out"]
+        assert sum(shard_rows(p) for p in current) == stages[only[-1]]["docs_out"]
         Path(out).write_text(
             json.dumps(
                 {
@@ -273,10 +274,10 @@ def table(rows: list[dict], cols: list[str]) -> str:
     return "\n".join(lines)
 
 
-def measure(n: int, budget: float, shard_docs: int, chars: int) -> dict:
+def measure(n: int, budget: float, shard_docs: int, chars: int, stages: str = ",".join(STAGES)) -> dict:
     out = tempfile.mktemp(prefix="jx-scale-", suffix=".json")
     cmd = [sys.executable, __file__, "--one", str(n), "--budget", str(budget)]
-    cmd += ["--shard-docs", str(shard_docs), "--chars", str(chars), "--out", out]
+    cmd += ["--shard-docs", str(shard_docs), "--chars", str(chars), "--stages", stages, "--out", out]
     subprocess.run(cmd, cwd=str(REPO), check=True)
     res = json.loads(Path(out).read_text())
     os.remove(out)
@@ -287,24 +288,23 @@ def summary_rows(results: list[dict]) -> list[dict]:
     rows = []
     for r in results:
         n, st = r["docs"], r["stages"]
-        mh = st["minhash_dedup"]["report"].get("partitions", {})
+        rep = {k: v.get("report", {}) for k, v in st.items()}
+        mh = rep.get("minhash_dedup", {}).get("partitions", {})
         wall = sum(s["seconds"] for s in st.values())
         rows.append(
             {
                 "docs": n,
                 "chars": r["chars"],
                 "budget MB": r["budget_mb"],
-                "exact buckets": st["exact_dedup"]["report"].get("buckets"),
+                "exact buckets": rep.get("exact_dedup", {}).get("buckets"),
                 "band ranges": mh.get("band_ranges"),
                 "link parts": mh.get("link_partitions"),
                 "star rounds": mh.get("star_rounds"),
-                "curr. buckets": st["curriculum"]["report"].get("buckets"),
+                "curr. buckets": rep.get("curriculum", {}).get("buckets"),
                 "max task RSS MB": round(max(p["rss"] for p in r["passes"].values())),
                 "driver RSS MB": round(max(s["driver_rss"] for s in st.values())),
                 "docs/s": round(n / wall),
-                "exact s": st["exact_dedup"]["seconds"],
-                "minhash s": st["minhash_dedup"]["seconds"],
-                "curriculum s": st["curriculum"]["seconds"],
+                **{f"{k.split('_')[0]} s": v["seconds"] for k, v in st.items()},
                 "CPU us/doc": 1e6 * _cpu_total(r) / n,
                 "load 1m": f"{r['load'][0][0]:.1f}-{r['load'][1][0]:.1f}",
             }
@@ -339,23 +339,24 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=256)
     ap.add_argument("--shard-docs", type=int, default=25_000)
     ap.add_argument("--chars", type=int, default=150, help="mean characters per document")
+    ap.add_argument("--stages", default=",".join(STAGES), help="run only these (in this order)")
     ap.add_argument("--identity", type=int, default=0, help="also run this size unpartitioned and compare outputs")
     ap.add_argument("--save", help="write all measurements as JSON (read by bench/cost_model.py)")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        run_one(args.one, args.budget, args.shard_docs, args.chars, args.out)
+        run_one(args.one, args.budget, args.shard_docs, args.chars, args.out, tuple(args.stages.split(",")))
         return
     results = []
     for n in [int(x) for x in args.sizes.split(",")]:
-        results.append(measure(n, args.budget, args.shard_docs, args.chars))
+        results.append(measure(n, args.budget, args.shard_docs, args.chars, args.stages))
         print(f"  done: {json.dumps(summary_rows(results[-1:])[0])}", file=sys.stderr, flush=True)
     identity = None
     if args.identity:
-        base = measure(args.identity, UNPARTITIONED_MB, args.shard_docs, args.chars)
+        base = measure(args.identity, UNPARTITIONED_MB, args.shard_docs, args.chars, args.stages)
         part = next((r for r in results if r["docs"] == args.identity), None)
-        part = part or measure(args.identity, args.budget, args.shard_docs, args.chars)
+        part = part or measure(args.identity, args.budget, args.shard_docs, args.chars, args.stages)
         identity = {"docs": args.identity, "partitioned": part["hashes"], "unpartitioned": base["hashes"], "base": base}
     print(f"budget {args.budget:g} MB per task; {os.cpu_count()} cores; load average shown per run\n")
     print(table(summary_rows(results), list(summary_rows(results)[0])))

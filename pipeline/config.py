@@ -75,7 +75,7 @@ class ExecutionConfig(_Strict):
     seed: int = 0
     memory_budget_mb: int = Field(
         2048,
-        ge=256,  # below the ~300 MB a worker holds with no data (stages.partitions) no partitioning can help
+        ge=512,  # a worker holds ~440 MB with no data (stages.core.partitions): below that no partitioning helps
         description="peak RSS per task of every global pass: dedup and curriculum partition their work to fit "
         "(a global stage's own memory_budget_mb overrides it; see docs/scale.md)",
     )

@@ -7,8 +7,9 @@ way on 2 processes or 200 Dask nodes, and every pass's output is independent of 
 
 The usable part is the budget minus what a worker holds before it reads any data, and never less than a quarter
 of the budget, so a small budget in a test still partitions finely. A worker that has run every global pass holds
-~300 MB (measured here with bench/scale.py): the interpreter with numpy, pyarrow, scipy and the stages (~135 MB)
-plus what curriculum's signals keep loaded (jieba's frequency table ~60 MB, rjieba ~35 MB, OpenCC ~40 MB).
+~430 MB with no data (measured with bench/scale.py: peak RSS of curriculum's per-shard signal tasks): the
+interpreter with numpy, pyarrow, scipy and the stages (~135 MB), what curriculum's signals keep loaded (jieba's
+frequency table ~60 MB, rjieba ~35 MB, OpenCC ~40 MB) and what the allocator keeps after a shard's signals.
 `bytes_per_row` of each pass counts its working copies (sorts, masks, concatenation), measured with
 bench/scale.py.
 """
@@ -19,7 +20,7 @@ import math
 
 import numpy as np
 
-WORKER_BASE_MB = 300  # RSS of a worker that holds no data: imports plus the signal tables curriculum caches
+WORKER_BASE_MB = 440  # RSS of a worker that holds no data: imports, curriculum's signal tables, allocator slack
 MAX_PARTITIONS = 1 << 20
 
 

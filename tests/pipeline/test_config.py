@@ -116,8 +116,8 @@ def test_path_parameters_of_stages_resolve_against_the_config_folder(tmp_path: P
 
 
 def test_memory_budget_validated_and_overridden_per_stage():
-    with pytest.raises(ConfigError, match=r"execution.memory_budget_mb: Input should be greater than or equal to 256"):
-        validate_config(_raw(execution={"memory_budget_mb": 100}))
+    with pytest.raises(ConfigError, match=r"execution.memory_budget_mb: Input should be greater than or equal to 512"):
+        validate_config(_raw(execution={"memory_budget_mb": 300}))
     cfg = validate_config(
         _raw(execution={"memory_budget_mb": 512}, stages=[{"exact_dedup": {"memory_budget_mb": 300}}])
     )
