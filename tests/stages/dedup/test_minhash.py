@@ -231,3 +231,37 @@ def test_tiny_budget_identical_against_an_index(tmp_path):
     assert out["tiny"].report["dropped_matching_index"] == out["big"].report["dropped_matching_index"]
     assert shard_bytes(out["tiny"].shards) == shard_bytes(out["big"].shards)
     assert shard_bytes(out["tiny"].rejected) == shard_bytes(out["big"].rejected)
+
+
+def test_index_parts_of_the_earlier_layout_still_match(tmp_path):
+    """Index parts written before band hashes were stored sorted (`b<band>` per row, `has`) are read by filtering."""
+    import numpy as np
+    import pyarrow as pa
+
+    from stages.dedup.common import read_table, write_table
+
+    first, second = clustered_corpus(seed=6), clustered_corpus(seed=7)
+    second[0] = first[0][:25] + second[0]
+    results = {}
+    for layout in ("sorted", "rows"):
+        index = tmp_path / layout / "index"
+        batches = [make_batch(t, [f"a{i}-{j}" for j in range(len(t))]) for i, t in enumerate(first)]
+        run_global(MinHashDedup(index_dir=str(index)), batches, str(tmp_path / layout / "r1"))
+        if layout == "rows":
+            for part in index.glob("segments/*/part-*.bands.arrow"):
+                t = read_table(str(part))
+                n = t.num_rows
+                cols = {"has": np.ones(n, bool)}
+                for b in range(t.num_columns // 2):
+                    col = np.empty(n, np.uint64)
+                    col[t.column(f"r{b}").to_numpy()] = t.column(f"h{b}").to_numpy()
+                    cols[f"b{b}"] = col
+                write_table(str(part), pa.table(cols))
+        batches = [make_batch(t, [f"b{i}-{j}" for j in range(len(t))]) for i, t in enumerate(second)]
+        r = run_global(
+            MinHashDedup(index_dir=str(index), memory_budget_mb=0.01), batches, str(tmp_path / layout / "r2")
+        )
+        results[layout] = r
+    assert results["sorted"].report["dropped_matching_index"] >= 25
+    assert shard_bytes(results["rows"].shards) == shard_bytes(results["sorted"].shards)
+    assert shard_bytes(results["rows"].rejected) == shard_bytes(results["sorted"].rejected)
