@@ -20,7 +20,7 @@ null for a document without near-duplicates. A dropped row's ledger detail is th
 earlier run when it matched the index.
 
 Memory: the hash ranges of pass 2 and the node partitions of pass 3 are counted from the data and the memory
-budget (`stages.partitions`: ~64 bytes per band row, ~96 per directed link entry), so a task stays within
+budget (`stages.core.partitions`: ~64 bytes per band row, ~400 per linked document), so a task stays within
 `execution.memory_budget_mb` (or the stage's `memory_budget_mb`) at any corpus size; pass 1 and 4 hold one
 shard. The output does not depend on the partition counts. Disk: ~0.7 KB per document of work files with 128
 permutations (signatures are 512 B of it).
@@ -66,6 +66,7 @@ _VERIFY_ROUNDS = 4
 _EDGE_CHUNK = 8192  # pairs whose signatures are compared at once: ~3 x 8192 x 2 x 512 B
 BAND_BYTES_PER_ROW = 64  # pass 2: hash, key, sorted copy, bucket positions, masks (measured by bench/scale.py)
 CLUSTER_BYTES_PER_NODE = 400  # pass 3 keep policy: key, root, length, quality, id and run objects, sort orders
+# (a linked document's share of the star rounds, 2 directed entries x stars.BYTES_PER_EDGE, is less)
 
 
 # -- pass items ----------------------------------------------------------------------------------------------
@@ -535,7 +536,7 @@ class MinHashDedup(GlobalStage):
         # pass 3: connected components, then the keep policy per root partition
         t0 = time.perf_counter()
         n_links = sum(r["links"] for r in res2)
-        node_parts = partitions(2 * n_links, BYTES_PER_EDGE, budget)
+        node_parts = partitions(2 * n_links, max(CLUSTER_BYTES_PER_NODE, BYTES_PER_EDGE), budget)  # nodes <= 2 links
         common = dict(
             sources=src_list,
             n_index=n_index,
