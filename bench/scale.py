@@ -165,24 +165,28 @@ def _hash_files(paths: list[str]) -> str:
 
 
 def _hash_rows(paths: list[str]) -> str:
-    """Hash of the rows in order (every column), independent of how they are split into files and batches."""
+    """Hash of the rows in order (every column), independent of how they are split into files and batches: one
+    running hash per column over all batches, combined at the end."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from stages.core.shards import read_shard
 
-    h = hashlib.sha256()
+    hashes: dict[str, hashlib._Hash] = {}
     for p in paths:
         for b in read_shard(p):
-            for name in sorted(b.schema.names):
-                col = b.column(name)
+            for name in b.schema.names:
+                col, h = b.column(name), hashes.setdefault(name, hashlib.sha256())
                 if pa.types.is_string(col.type):
                     lens = pc.fill_null(pc.binary_length(col), -1).to_numpy(zero_copy_only=False)
-                    h.update(name.encode() + lens.astype(np.int64).tobytes())
+                    h.update(lens.astype(np.int64).tobytes())
                     h.update("".join(x or "" for x in col.to_pylist()).encode())
                 else:
-                    h.update(name.encode() + np.asarray(col.to_numpy(zero_copy_only=False)).tobytes())
-    return h.hexdigest()[:16]
+                    h.update(np.asarray(col.to_numpy(zero_copy_only=False)).tobytes())
+    total = hashlib.sha256()
+    for name in sorted(hashes):
+        total.update(name.encode() + hashes[name].digest())
+    return total.hexdigest()[:16]
 
 
 STAGES = ("exact_dedup", "minhash_dedup", "curriculum")

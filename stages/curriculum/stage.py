@@ -57,7 +57,10 @@ from stages.curriculum.summary import summarise
 
 DEFAULT_SIGNALS = {"length": 1.0, "rarity": 1.0, "sentence_length": 1.0, "entropy": 0.5, "quality": 0.0}
 BYTES_OVERHEAD = 96  # per document: signal, key and phase columns added on top of the input row
-MEMORY_SHARE = 0.3  # of the budget one bucket's rows may take (concatenate + sort copy + write buffers)
+# Share of the usable budget one bucket's rows may take: pass 3 peaked at ~4.5x its rows' bytes over the worker's
+# footprint (mapped pieces, concatenation, sort, take; bench/scale.py at 5M documents), so 0.12 keeps a 512 MB
+# budget (428 MB footprint) and leaves room at larger ones.
+MEMORY_SHARE = 0.12
 
 
 def _holds_back(schedule: type[Schedule]) -> bool:
