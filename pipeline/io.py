@@ -671,7 +671,10 @@ class _JsonlBatch:
         self.n += 1
 
 
-def _read_jsonl(f: InputFile, cfg: Any, batch_size: int) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch | None]]:
+def _read_jsonl(
+    f: InputFile, cfg: Any, batch_size: int, fh: BinaryIO | None = None, line0: int = 0
+) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch | None]]:
+    """The whole file, or (a shard of it) the lines of the open stream `fh`, the first being line `line0`."""
     text_field, id_field = cfg.input.text_field, cfg.input.id_field
     max_chars = cfg.input.max_doc_chars
     clashes = [(k, field) for k, field in (("text", text_field), ("id", id_field)) if k != field]
@@ -682,12 +685,12 @@ def _read_jsonl(f: InputFile, cfg: Any, batch_size: int) -> Iterator[tuple[pa.Re
     JSONDecodeError = orjson.JSONDecodeError
     acc = _JsonlBatch()
     try:
-        fh = _open_bytes(f.path, f.compression)
+        fh = fh or _open_bytes(f.path, f.compression)
     except OSError as e:
         raise InputError(f"{f.path}: cannot read: {e.strerror or e}") from None
     with fh:
-        lineno = -1
-        first = True
+        lineno = line0 - 1
+        first = line0 == 0
         try:
             for raw in fh:
                 lineno += 1

@@ -9,6 +9,7 @@ name and a completion marker last, so a re-run skips what is done.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import itertools
 import json
@@ -28,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline import io
+from pipeline import io, planning
 from pipeline.config import RunConfig, StageSpec
 from pipeline.faults import checkpoint
 from pipeline.shards import TMP_SUFFIX, ShardWriter, read_json, read_shard, shard_schema, write_json
@@ -134,8 +135,8 @@ class ShardTask:
     run_dir: str
     segment: Segment
     number: int
-    source: io.InputFile | str  # an input file (segment 0) or an upstream shard
-    source_key: str  # fingerprint of the input file or key of the upstream task
+    source: planning.InputShard | str  # a range of an input file (segment 0) or an upstream shard
+    source_key: str  # key of the input shard or of the upstream task
 
     @property
     def key(self) -> str:
@@ -185,8 +186,8 @@ class RejectedSink:
 
 
 def _source_batches(task: ShardTask) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch | None]]:
-    if isinstance(task.source, io.InputFile):
-        yield from io.read_input(task.source, task.config)
+    if isinstance(task.source, planning.InputShard):
+        yield from planning.read_shard_input(task.source, task.config)
     else:
         for b in read_shard(task.source):
             yield b, None
@@ -246,7 +247,7 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
         "key": task.key,
         "segment": task.segment.index,
         "number": task.number,
-        "source": task.source.path if isinstance(task.source, io.InputFile) else task.source,
+        "source": task.source.label if isinstance(task.source, planning.InputShard) else task.source,
         "output": out_path,
         "rows": rows,
         "rejected": ledger,
@@ -260,6 +261,30 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
 
 
 # -- global stages ------------------------------------------------------------------------------------------
+
+
+def _each(fn: Callable[[Any], Any], items: list) -> list:
+    """Several items in one task, one after the other (each shard keeps its own output, marker and stats)."""
+    return [fn(x) for x in items]
+
+
+def grouped(map_fn: MapFn, max_tasks: int) -> MapFn:
+    """`map_fn` with at most `max_tasks` tasks per call: consecutive items share a task, so thousands of
+    shards do not become thousands of orchestrator task runs. Results (and so outputs) are as ungrouped."""
+
+    def mapped(fn: Callable, items: list, label: str = "") -> list:
+        if len(items) <= max_tasks:
+            return map_fn(fn, items, label=label)
+        size = -(-len(items) // max_tasks)
+        chunks = [items[i : i + size] for i in range(0, len(items), size)]
+        return [r for part in map_fn(functools.partial(_each, fn), chunks, label=label) for r in part]
+
+    return mapped
+
+
+def max_tasks(cfg: RunConfig, items: int) -> int:
+    """Tasks per map call: enough for every worker to take several (load balance), at most 16 items each."""
+    return max(4 * cfg.execution.workers, -(-items // 16))
 
 
 def run_global_segment(
@@ -290,7 +315,8 @@ def run_global_segment(
 
     def stage_map(fn: Callable, items: list) -> list:
         checkpoint(f"global:{spec.key}:{next(passes)}")
-        return map_fn(fn, items, label=f"{spec.key}.{getattr(fn, '__name__', 'task')}")
+        label = f"{spec.key}.{getattr(fn, '__name__', 'task')}"
+        return grouped(map_fn, max_tasks(cfg, len(items)))(fn, items, label=label)
 
     ctx = GlobalContext(
         stage_key=spec.key,
@@ -377,11 +403,25 @@ class RunResult:
         return summary_text(self)
 
 
-def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult | None:
-    """Plan, run every segment through `map_fn`, write data/, stats.json and manifest.json, check counts.
+@dataclass
+class Prepared:
+    """What a run will read, where it writes, and how its input is cut into shards."""
+
+    paths: RunPaths
+    index_root: str
+    inputs: list[io.InputFile]
+    shards: list[planning.InputShard]
+    version: Any = None  # versions.Version under `output.mode: versions | append`
+
+    def small(self, cfg: RunConfig) -> bool:
+        """No more input than one shard: worker processes would cost more than they save."""
+        return sum(s.nbytes for s in self.shards) <= cfg.execution.shard_mb * (1 << 20)
+
+
+def prepare(cfg: RunConfig) -> Prepared | None:
+    """List and fingerprint the input, pick the run folder, plan the shards.
 
     Returns None when `output.mode: versions` finds no input that earlier versions have not curated."""
-    t0 = time.perf_counter()
     inputs = io.list_inputs(cfg)
     if not inputs:
         raise io.InputError(f"input.paths {cfg.input.paths}: no input files found")
@@ -398,6 +438,18 @@ def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult |
         paths = RunPaths(cfg.run_dir)
         index_root = paths.index
     os.makedirs(paths.root, exist_ok=True)
+    return Prepared(paths, index_root, inputs, planning.plan(inputs, cfg, paths.work), version)
+
+
+def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local", prepared: Prepared | None = None) -> RunResult | None:
+    """Run every segment through `map_fn`, write data/, stats.json and manifest.json, check counts.
+
+    Returns None when `output.mode: versions` finds no input that earlier versions have not curated."""
+    t0 = time.perf_counter()
+    prepared = prepared or prepare(cfg)
+    if prepared is None:
+        return None
+    paths, index_root, inputs, version = prepared.paths, prepared.index_root, prepared.inputs, prepared.version
     manifest = _manifest(cfg, inputs, engine, status="running")
     if version is not None:
         manifest["version"] = version.version
@@ -406,8 +458,8 @@ def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult |
     stats = RunStats({READ: StageStats(), **{s.key: StageStats() for s in cfg.stages}})
     reports: dict[str, Any] = {}
     shard_states: list[dict[str, Any]] = []
-    sources: list[io.InputFile | str] = list(inputs)
-    source_keys = [f.fingerprint for f in inputs]
+    sources: list[planning.InputShard | str] = list(prepared.shards)
+    source_keys = [s.key for s in prepared.shards]
     ledger: list[str] = []  # this run's rejected/ parts; anything else there is left from another config
     skipped = total = 0
     for seg in segments(cfg):
@@ -416,7 +468,7 @@ def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult |
                 ShardTask(cfg, paths.root, seg, i, src, k)
                 for i, (src, k) in enumerate(zip(sources, source_keys, strict=True))
             ]
-            results = map_fn(run_shard_task, tasks, label=seg.label)
+            results = grouped(map_fn, max_tasks(cfg, len(tasks)))(run_shard_task, tasks, label=seg.label)
             for r in results:
                 stats = stats + RunStats.from_dict(r["stats"])
                 ledger += [r["rejected"]] if r["rejected"] else []
@@ -459,6 +511,8 @@ def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult |
 
     write_report(paths.root)
     if version is not None:
+        from pipeline import versions
+
         versions.complete(cfg.run_dir, version.version, result.data_rows, result.rejected_rows)
         if cfg.output.mode == "append":
             versions.publish_appended(cfg.run_dir)
