@@ -13,8 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from pipeline import io, planning
 from pipeline.config import validate_config
+from pipeline.io.listing import list_inputs
+from pipeline.io.planning import InputShard, plan_shards
+from pipeline.io.reading import read_input_shard
 
 
 def _lines(n: int) -> list[bytes]:
@@ -41,10 +43,15 @@ def _config(paths: list[str], out: Path, **execution) -> object:
     )
 
 
-def _read_all(shards: list[planning.InputShard], cfg) -> tuple[list, list]:
+def _plan(cfg, work: Path) -> list[InputShard]:
+    ex = cfg.execution
+    return plan_shards(list_inputs(cfg.input), ex.shard_mb, ex.shard_docs, ex.batch_size, str(work))
+
+
+def _read_all(shards: list[InputShard], cfg) -> tuple[list, list]:
     docs, rejected = [], []
     for s in shards:
-        for d, r in planning.read_shard_input(s, cfg):
+        for d, r in read_input_shard(s, cfg.input, cfg.execution.batch_size):
             docs += list(zip(d.column("id").to_pylist(), d.column("text").to_pylist(), strict=True))
             rejected += r.column("id").to_pylist() if r is not None else []
     return docs, rejected
@@ -59,9 +66,9 @@ def test_jsonl_shards_start_at_line_starts_and_read_like_the_whole_file(tmp_path
         gzip.compress(data) if compression == "gzip" else zstandard.compress(data) if compression else data
     )
     cfg = _config([str(path)], tmp_path / "out", shard_mb=0.02)
-    (f,) = io.list_inputs(cfg)
-    whole = _read_all([planning.InputShard(f, 0, 1)], cfg)
-    shards = planning.plan([f], cfg, str(tmp_path / "work"))
+    (f,) = list_inputs(cfg.input)
+    whole = _read_all([InputShard(f, 0, 1)], cfg)
+    shards = _plan(cfg, tmp_path / "work")
     assert len(shards) >= 5
     for s in shards:
         assert s.start == 0 or data[s.start - 1 : s.start] == b"\n"
@@ -70,18 +77,18 @@ def test_jsonl_shards_start_at_line_starts_and_read_like_the_whole_file(tmp_path
     assert _read_all(shards, cfg) == whole
     assert len(whole[1]) > 10 and len(whole[0]) > 500
     # a second plan comes from the cache beside the run, with the same shards
-    assert planning.plan([f], cfg, str(tmp_path / "work")) == shards
+    assert _plan(cfg, tmp_path / "work") == shards
 
 
 def test_jsonl_shards_by_document_count(tmp_path: Path):
     path = tmp_path / "docs.jsonl"
     path.write_bytes(b"".join(_lines(250)))
     cfg = _config([str(path)], tmp_path / "out", shard_docs=100)
-    (f,) = io.list_inputs(cfg)
-    shards = planning.plan([f], cfg, str(tmp_path / "work"))
+    (f,) = list_inputs(cfg.input)
+    shards = _plan(cfg, tmp_path / "work")
     per_shard = [sum(map(len, _read_all([s], cfg))) for s in shards]
     assert per_shard[:-1] == [100] * (len(shards) - 1) and 0 < per_shard[-1] <= 100
-    assert _read_all(shards, cfg) == _read_all([planning.InputShard(f, 0, 1)], cfg)
+    assert _read_all(shards, cfg) == _read_all([InputShard(f, 0, 1)], cfg)
 
 
 def _table(n: int) -> pa.Table:
@@ -101,12 +108,12 @@ def test_columnar_shards_are_whole_row_groups_or_batches(tmp_path: Path, fmt):
             for b in table.to_batches(max_chunksize=90):
                 w.write_batch(b)
     cfg = _config([str(path)], tmp_path / "out", shard_mb=0.005)
-    (f,) = io.list_inputs(cfg)
-    shards = planning.plan([f], cfg, str(tmp_path / "work"))
+    (f,) = list_inputs(cfg.input)
+    shards = _plan(cfg, tmp_path / "work")
     assert len(shards) >= 3
     assert all(s.row0 % 90 == 0 for s in shards)
     docs, rejected = _read_all(shards, cfg)
-    assert (docs, rejected) == _read_all([planning.InputShard(f, 0, 1)], cfg)
+    assert (docs, rejected) == _read_all([InputShard(f, 0, 1)], cfg)
     assert len(docs) + len(rejected) == 1000
 
 

@@ -28,15 +28,17 @@ from __future__ import annotations
 import io as _io
 import math
 import os
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO
 
 import numpy as np
-import pyarrow as pa
 
-from pipeline import io
-from pipeline.shards import read_json, write_json
+from pipeline.io import arrow, parquet
+from pipeline.io.decoding import open_bytes
+from pipeline.io.files import InputError, InputFile
+from pipeline.io.jsonl import MAX_BATCH_BYTES
+from pipeline.io.remote import is_url, open_raw
+from stages.core.atomic import read_json, write_json
 
 SCAN_BLOCK = 8 << 20
 COMPRESSION_RATIO = 16  # a compressed file smaller than shard/16 cannot hold more than one shard of text
@@ -47,7 +49,7 @@ GZIP_SPACING_MAX = 16 << 20  # seek points at most this far apart (32 KB each)
 class InputShard:
     """One contiguous range of an input file: the unit of a first-segment task and of resume."""
 
-    file: io.InputFile
+    file: InputFile
     number: int  # within the file, 0-based
     count: int  # shards of this file
     start: int = 0  # JSONL: stream offset of the first line; Parquet: first row group; Arrow: first batch
@@ -79,18 +81,16 @@ class Cut:
     nbytes: int
 
 
-def plan(inputs: list[io.InputFile], cfg: Any, work_dir: str) -> list[InputShard]:
-    """Every input file's shards, in input order."""
-    shard_bytes = max(1, int(cfg.execution.shard_mb * (1 << 20)))
-    shard_docs = cfg.execution.shard_docs
-    out: list[InputShard] = []
-    for f in inputs:
-        out += plan_file(f, shard_bytes, shard_docs, cfg.execution.batch_size, os.path.join(work_dir, "plan"))
-    return out
+def plan_shards(
+    inputs: list[InputFile], shard_mb: float, shard_docs: int | None, batch_size: int, cache_dir: str
+) -> list[InputShard]:
+    """Every input file's shards, in input order (`execution.shard_mb`, `shard_docs`, `batch_size`)."""
+    shard_bytes = max(1, int(shard_mb * (1 << 20)))
+    return [s for f in inputs for s in plan_file(f, shard_bytes, shard_docs, batch_size, cache_dir)]
 
 
 def plan_file(
-    f: io.InputFile, shard_bytes: int, shard_docs: int | None, batch_size: int, cache_dir: str
+    f: InputFile, shard_bytes: int, shard_docs: int | None, batch_size: int, cache_dir: str
 ) -> list[InputShard]:
     if _one_shard(f, shard_bytes, shard_docs):
         return [InputShard(f, 0, 1, nbytes=f.size)]
@@ -116,7 +116,7 @@ def plan_file(
     ]
 
 
-def _one_shard(f: io.InputFile, shard_bytes: int, shard_docs: int | None) -> bool:
+def _one_shard(f: InputFile, shard_bytes: int, shard_docs: int | None) -> bool:
     if shard_docs is not None:
         return False
     if f.format == "jsonl" and f.compression:
@@ -133,13 +133,13 @@ def _load_cuts(path: str) -> tuple[list[Cut], int]:
 
 
 def _jsonl_cuts(
-    f: io.InputFile, shard_bytes: int, shard_docs: int | None, batch_size: int, gzip_index: str | None
+    f: InputFile, shard_bytes: int, shard_docs: int | None, batch_size: int, gzip_index: str | None
 ) -> tuple[list[Cut], int]:
     """Cut points, in one read of the file, at the first batch boundary of the whole-file reader at or after
     every `shard_bytes` of stream (or `shard_docs` documents): a shard then reads exactly the batches the
     whole file would, so stages see the same batches and output columns keep the same order.
 
-    The reader ends a batch after `batch_size` non-blank lines or `io.MAX_BATCH_BYTES` of them; blank
+    The reader ends a batch after `batch_size` non-blank lines or `MAX_BATCH_BYTES` of them; blank
     (whitespace-only) lines are found with numpy over 8 MB blocks, lines crossing blocks carried over."""
     cuts = [Cut(0, 0, 0)]
     pos = lines = 0  # stream offset and newlines before the current block
@@ -168,7 +168,7 @@ def _jsonl_cuts(
             while True:
                 i = min(
                     int(np.searchsorted(c_count, base_count + batch_size - n_since)),
-                    int(np.searchsorted(c_bytes, base_bytes + io.MAX_BATCH_BYTES - b_since)),
+                    int(np.searchsorted(c_bytes, base_bytes + MAX_BATCH_BYTES - b_since)),
                 )
                 if i >= len(nl):
                     break
@@ -199,17 +199,17 @@ def _jsonl_cuts(
 _WHITESPACE = np.frombuffer(b" \t\n\r\x0b\x0c", np.uint8)  # what bytes.strip() removes
 
 
-def _open_stream(f: io.InputFile, gzip_index: str | None, build_index: bool = False) -> BinaryIO:
+def _open_stream(f: InputFile, gzip_index: str | None, build_index: bool = False) -> BinaryIO:
     """The decompressed byte stream of a JSONL file; a .gz file through indexed_gzip (seekable)."""
     if f.compression != "gzip":
-        return io._open_bytes(f.path, f.compression)
+        return open_bytes(f.path, f.compression)
     import indexed_gzip
 
     kwargs: dict[str, Any] = {"spacing": min(GZIP_SPACING_MAX, max(1 << 20, f.size // 64))}
     if not build_index and gzip_index:
         kwargs["index_file"] = gzip_index
-    if io._is_url(f.path):
-        return indexed_gzip.IndexedGzipFile(fileobj=io._open_raw(f.path), **kwargs)
+    if is_url(f.path):
+        return indexed_gzip.IndexedGzipFile(fileobj=open_raw(f.path), **kwargs)
     return indexed_gzip.IndexedGzipFile(f.path, **kwargs)
 
 
@@ -249,7 +249,7 @@ def open_jsonl_range(shard: InputShard) -> BinaryIO:
                 while left:
                     got = len(fh.read(min(left, SCAN_BLOCK)))
                     if not got:
-                        raise io.InputError(f"{shard.file.path}: ends before byte {shard.start}; was it changed?")
+                        raise InputError(f"{shard.file.path}: ends before byte {shard.start}; was it changed?")
                     left -= got
             else:
                 fh.seek(shard.start)
@@ -278,55 +278,9 @@ def _group(sizes: list[tuple[int, int]], shard_bytes: int, shard_docs: int | Non
     return cuts or [Cut(0, 0, 0)], len(sizes)
 
 
-def _parquet_cuts(f: io.InputFile, shard_bytes: int, shard_docs: int | None) -> tuple[list[Cut], int]:
-    with io._columnar_source(f.path, f.format) as source:
-        meta = io._parquet_file(f.path, source).metadata
-        sizes = [(meta.row_group(i).num_rows, meta.row_group(i).total_byte_size) for i in range(meta.num_row_groups)]
-    return _group(sizes, shard_bytes, shard_docs)
+def _parquet_cuts(f: InputFile, shard_bytes: int, shard_docs: int | None) -> tuple[list[Cut], int]:
+    return _group(parquet.row_group_sizes(f.path), shard_bytes, shard_docs)
 
 
-def _ipc_cuts(f: io.InputFile, shard_bytes: int, shard_docs: int | None) -> tuple[list[Cut], int]:
-    with io._columnar_source(f.path, f.format) as source:
-        sizes = [(b.num_rows, b.nbytes) for b in io._ipc_batches(io._ipc_reader(source, "arrow"))]
-    return _group(sizes, shard_bytes, shard_docs)
-
-
-def columnar_range(shard: InputShard, batch_size: int) -> Iterator[pa.RecordBatch]:
-    """The record batches of one Parquet or Arrow shard (whole row groups / batches)."""
-    f = shard.file
-    try:
-        with io._columnar_source(f.path, f.format) as source:
-            if f.format == "parquet":
-                groups = range(shard.start, shard.stop if shard.stop is not None else 1 << 62)
-                pf = io._parquet_file(f.path, source)
-                groups = range(groups.start, min(groups.stop, pf.metadata.num_row_groups))
-                yield from pf.iter_batches(batch_size=batch_size, row_groups=list(groups))
-                return
-            reader = io._ipc_reader(source, f.format)
-            stop = shard.stop if shard.stop is not None else math.inf
-            if isinstance(reader, pa.ipc.RecordBatchFileReader):
-                for i in range(shard.start, int(min(stop, reader.num_record_batches))):
-                    yield reader.get_batch(i)
-                return
-            for i, b in enumerate(reader):  # a stream: batches before the shard are memory-mapped, not copied
-                if i >= stop:
-                    break
-                if i >= shard.start:
-                    yield b
-    except (pa.ArrowInvalid, OSError) as e:
-        raise io.InputError(f"{f.path}: cannot read as {f.format}: {io._first_line(e)}") from None
-
-
-def read_shard_input(shard: InputShard, cfg: Any) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch | None]]:
-    """(documents, rejected) batches of one shard; ids and row numbers as if the file were read whole."""
-    if shard.whole:
-        yield from io.read_input(shard.file, cfg)
-        return
-    batch_size = cfg.execution.batch_size
-    if shard.file.format == "jsonl":
-        yield from io._read_jsonl(shard.file, cfg, batch_size, open_jsonl_range(shard), shard.row0)
-        return
-    row = shard.row0
-    for raw in io._rebatch(columnar_range(shard, batch_size), batch_size):
-        yield io._split_columnar(raw, shard.file, cfg, row)
-        row += raw.num_rows
+def _ipc_cuts(f: InputFile, shard_bytes: int, shard_docs: int | None) -> tuple[list[Cut], int]:
+    return _group(arrow.batch_sizes(f.path, f.format), shard_bytes, shard_docs)
