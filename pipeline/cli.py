@@ -50,6 +50,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not (args.verbose or args.debug):
         # Prefect logs a failed flow's traceback at ERROR; this command prints the one-line reason itself
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+    from pipeline.runner import finished_run
+
+    done = finished_run(cfg)
+    if done is not None:
+        print(f"nothing to do: {cfg.run_dir} holds a complete run of this config over the same input", file=sys.stderr)
+        print(done.summary())
+        return 0
     with _progress_bar(enabled=not args.quiet) as progress:
         if cfg.execution.engine == "prefect":
             print(

@@ -630,7 +630,42 @@ class LocalMap:
 
 
 def run_local(cfg: RunConfig, progress: Progress | None = None) -> RunResult | None:
-    """Run without Prefect (no API server): for quick iteration and most tests."""
+    """Run without Prefect (no API server): for quick iteration and most tests. A small input runs in this
+    process: spawning workers (each importing and setting up the stages) would cost more than it saves."""
+    prepared = prepare(cfg)
+    if prepared is None:
+        return None
     kind = cfg.execution.task_runner if cfg.execution.task_runner != "dask" else "process"
+    if kind == "process" and prepared.small(cfg):
+        kind = "inline"
     with LocalMap(kind, cfg.execution.workers, progress) as map_fn:
-        return execute(cfg, map_fn, engine=f"local-{kind}")
+        return execute(cfg, map_fn, engine=f"local-{kind}", prepared=prepared)
+
+
+def finished_run(cfg: RunConfig) -> RunResult | None:
+    """The result of a complete earlier run of this config over exactly this input, read from its manifest
+    and stats, or None: lets `jingxuan run` answer "nothing to do" without starting an engine."""
+    if cfg.output.mode != "overwrite":
+        return None
+    paths = RunPaths(cfg.run_dir)
+    try:
+        manifest, stats = read_json(paths.manifest), read_json(paths.stats)
+    except (OSError, ValueError):
+        return None
+    if manifest.get("status") != "complete" or manifest.get("config_hash") != cfg.config_hash():
+        return None
+    output = manifest.get("output") or {}
+    files = output.get("files") or []
+    if not files or not all(os.path.exists(p) for p in files) or not os.path.isdir(paths.rejected):
+        return None
+    if sum(os.path.getsize(p) for p in files) != output.get("bytes"):
+        return None
+    inputs = list_inputs(cfg.input, cfg.synthetic, cfg.resolve)
+    listed = [{"path": f.path, "fingerprint": f.fingerprint} for f in inputs]
+    if listed != [{"path": i["path"], "fingerprint": i["fingerprint"]} for i in manifest.get("inputs", [])]:
+        return None
+    run_stats = RunStats.from_dict(stats)
+    tasks = manifest.get("tasks", {}).get("total", 0)
+    return RunResult(
+        paths.root, run_stats, stats.get("reports", {}), output["rows"], run_stats.docs_rejected, 0.0, tasks, tasks
+    )
