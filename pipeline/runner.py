@@ -656,7 +656,7 @@ def finished_run(cfg: RunConfig) -> RunResult | None:
         return None
     output = manifest.get("output") or {}
     files = output.get("files") or []
-    if not files or not all(os.path.exists(p) for p in files) or not os.path.isdir(paths.rejected):
+    if not files or not all(os.path.exists(p) for p in files):
         return None
     if sum(os.path.getsize(p) for p in files) != output.get("bytes"):
         return None
