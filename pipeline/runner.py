@@ -419,6 +419,7 @@ class Prepared:
     inputs: list[InputFile]
     shards: list[InputShard]
     version: Any = None  # versions.Version under `output.mode: versions | append`
+    started: float = field(default_factory=time.perf_counter)
 
     def small(self, cfg: RunConfig) -> bool:
         """No more input than one shard: worker processes would cost more than they save."""
@@ -429,6 +430,7 @@ def prepare(cfg: RunConfig) -> Prepared | None:
     """List and fingerprint the input, pick the run folder, plan the shards.
 
     Returns None when `output.mode: versions` finds no input that earlier versions have not curated."""
+    t0 = time.perf_counter()
     inputs = list_inputs(cfg.input, cfg.synthetic, cfg.resolve)
     if not inputs:
         raise InputError(f"input.paths {cfg.input.paths}: no input files found")
@@ -447,17 +449,17 @@ def prepare(cfg: RunConfig) -> Prepared | None:
     os.makedirs(paths.root, exist_ok=True)
     ex = cfg.execution
     shards = plan_shards(inputs, ex.shard_mb, ex.shard_docs, ex.batch_size, os.path.join(paths.work, "plan"))
-    return Prepared(paths, index_root, inputs, shards, version)
+    return Prepared(paths, index_root, inputs, shards, version, t0)
 
 
 def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local", prepared: Prepared | None = None) -> RunResult | None:
     """Run every segment through `map_fn`, write data/, stats.json and manifest.json, check counts.
 
     Returns None when `output.mode: versions` finds no input that earlier versions have not curated."""
-    t0 = time.perf_counter()
     prepared = prepared or prepare(cfg)
     if prepared is None:
         return None
+    t0 = prepared.started
     paths, index_root, inputs, version = prepared.paths, prepared.index_root, prepared.inputs, prepared.version
     manifest = _manifest(cfg, inputs, engine, status="running")
     if version is not None:
