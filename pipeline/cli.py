@@ -93,7 +93,9 @@ def dry_run(cfg: Any) -> str:
     lines.append(f"  {len(inputs)} files, {total_bytes / 1e6:.2f} MB, ~{total_rows:,} documents")
     lines += ["", "plan:"]
     for seg in segments(cfg):
-        per = f"{len(inputs)} tasks" if seg.kind == "shard" else "global passes"
+        per = (
+            f"{len(inputs)} files in ~{cfg.execution.shard_mb:g} MB shards" if seg.kind == "shard" else "global passes"
+        )
         lines.append(f"  {seg.kind:<7} {seg.label}  ({per})")
     return "\n".join(lines)
 

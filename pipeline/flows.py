@@ -82,7 +82,8 @@ def make_task_runner(ex: ExecutionConfig):
 @flow(name="jingxuan-curate", persist_result=False)
 def curate(config: RunConfig) -> runner.RunResult | None:
     """Entry flow (also the deployment's entrypoint): the run itself is a subflow whose task runner
-    (process pool or Dask) comes from the config, so one deployment serves every executor."""
+    (process pool or Dask) comes from the config, so one deployment serves every executor. An input of at
+    most one shard runs as one task in this process instead (not on Dask: a cluster was asked for)."""
     prepared = runner.prepare(config)
     if prepared is None:
         return None
