@@ -216,6 +216,7 @@ def test_every_section_and_toc_entry(run_dir):
         "language",
         "dedup",
         "curriculum",
+        "curriculum-eval",
         "synthetic",
         "counters",
         "timing",
