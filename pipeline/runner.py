@@ -433,10 +433,10 @@ def prepare(cfg: RunConfig) -> Prepared | None:
     Returns None when `output.mode: versions` finds no input that earlier versions have not curated. A full
     disk or a read-only output folder is an `OutputError` naming the file (or the run directory)."""
     with writing(cfg.run_dir):
-        return _execute(cfg, map_fn, engine)
+        return _prepare(cfg)
 
 
-def _execute(cfg: RunConfig, map_fn: MapFn, engine: str) -> RunResult | None:
+def _prepare(cfg: RunConfig) -> Prepared | None:
     t0 = time.perf_counter()
     inputs = list_inputs(cfg.input, cfg.synthetic, cfg.resolve)
     if not inputs:
@@ -462,8 +462,14 @@ def _execute(cfg: RunConfig, map_fn: MapFn, engine: str) -> RunResult | None:
 def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local", prepared: Prepared | None = None) -> RunResult | None:
     """Run every segment through `map_fn`, write data/, stats.json and manifest.json, check counts.
 
-    Returns None when `output.mode: versions` finds no input that earlier versions have not curated."""
-    prepared = prepared or prepare(cfg)
+    Returns None when `output.mode: versions` finds no input that earlier versions have not curated. A full
+    disk or a read-only output folder is an `OutputError` naming the file (or the run directory)."""
+    with writing(cfg.run_dir):
+        return _execute(cfg, map_fn, engine, prepared)
+
+
+def _execute(cfg: RunConfig, map_fn: MapFn, engine: str, prepared: Prepared | None) -> RunResult | None:
+    prepared = prepared or _prepare(cfg)
     if prepared is None:
         return None
     t0 = prepared.started
