@@ -31,7 +31,7 @@ from typing import ClassVar, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from pipeline.shards import read_shard, write_json
 from stages.base import GlobalContext, GlobalResult, GlobalStage
@@ -50,10 +50,10 @@ from stages.dedup.index import DedupIndex
 from stages.dedup.lsh import optimal_param
 from stages.dedup.signatures import HASH_SCHEME, band_hashes, signatures
 from stages.dedup.unionfind import UnionFind
+from stages.dedup.verify import decide, shingle_sets, similarity, star, verified_links
 from stages.stats import StageStats
 
 REASON = "near_duplicate"
-_VERIFY_ROUNDS = 4
 _EDGE_CHUNK = 65536
 
 
@@ -64,12 +64,15 @@ def _signature_pass(item: dict) -> dict:
     p = item["params"]
     cols, has_quality = doc_columns(item["shard"])
     sigs, bands, metas = [], [], []
-    empty = 0
+    empty = too_short = 0
     for batch in read_shard(item["shard"], cols):
         folded = fold(batch.column("text")).to_pylist()
         sig, has = signatures(folded, p["num_perm"], p["ngram"], p["seed"], p["tokenizer"])
         sigs.append(sig)
         empty += int((~has).sum())
+        short = has & (np.fromiter(map(len, folded), np.int64, len(folded)) < p["min_chars"])
+        too_short += int(short.sum())
+        has &= ~short
         bh = band_hashes(sig, p["bands"], p["rows"])
         cols_b = {f"b{i}": bh[:, i] for i in range(p["bands"])}
         bands.append(pa.table({"has": has, **cols_b}))
@@ -89,7 +92,7 @@ def _signature_pass(item: dict) -> dict:
     meta_empty = {"id": pa.array([], pa.string()), "length": np.zeros(0, np.int64), "quality": np.zeros(0)}
     write_table(item["meta"], pa.concat_tables(metas) if metas else pa.table(meta_empty))
     save_npy(item["sig"], sig)
-    return {"rows": len(sig), "has_quality": has_quality, "empty": empty}
+    return {"rows": len(sig), "has_quality": has_quality, "empty": empty, "too_short": too_short}
 
 
 # -- signatures of selected documents ------------------------------------------------------------------------
@@ -126,6 +129,30 @@ class Sources:
                 out[sel] = t.column(name).take(pa.array(rows)).to_numpy(zero_copy_only=False)
         return out
 
+    def folded_texts(self, keys: np.ndarray) -> list[str | None]:
+        """Script-folded texts of sorted unique keys; None for documents of the index (no text kept)."""
+        out: list[str | None] = [None] * len(keys)
+        for s, sel, rows in self.split(keys):
+            shard = self.sources[s].get("shard")
+            if shard is None:
+                continue
+            text = pa.Table.from_batches(list(read_shard(shard, ["text"]))).column("text").take(pa.array(rows))
+            for i, t in zip(np.flatnonzero(sel).tolist(), fold(text).to_pylist(), strict=True):
+                out[i] = t
+        return out
+
+    def true_similarity(self, u: np.ndarray, v: np.ndarray, ngram: int, tokenizer: str):
+        """(known, Jaccard, containment) of the real shingle sets of each pair; known is False where a text is
+        not at hand (a document of an earlier run)."""
+        keys = np.unique(np.concatenate([u, v]))
+        texts = self.folded_texts(keys)
+        have = np.array([t is not None for t in texts], bool)
+        sets = shingle_sets([t or "" for t in texts], ngram, tokenizer)
+        iu, iv = np.searchsorted(keys, u), np.searchsorted(keys, v)
+        known = have[iu] & have[iv]
+        jac, con = similarity([sets[i] for i in iu], [sets[i] for i in iv])
+        return known, jac, con
+
     def jaccard(self, u: np.ndarray, v: np.ndarray, num_perm: int) -> np.ndarray:
         """Estimated Jaccard (equal signature values / num_perm) of each pair, in chunks."""
         out = np.empty(len(u), np.float32)
@@ -138,13 +165,6 @@ class Sources:
 
 
 # -- pass 2: candidate links per band ------------------------------------------------------------------------
-
-
-def _star(keys: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Link each member of a group (consecutive equal `group`) to the group's first: (first, member, group)."""
-    start = np.r_[True, group[1:] != group[:-1]] if len(group) else np.zeros(0, bool)
-    first = keys[np.maximum.accumulate(np.where(start, np.arange(len(keys)), 0))] if len(keys) else keys
-    return first[~start], keys[~start], group[~start]
 
 
 def _buckets(h: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -174,28 +194,30 @@ def _band_pass(item: dict) -> dict:
     k = np.concatenate(ks) if ks else np.zeros(0, np.int64)
     k, group = _buckets(h, k)
     del h
-    u, v, g = _star(k, group)
+    u, v, g = star(k, group)
     new = v >= n_index  # links between two index documents were settled by earlier runs
     u, v, g = u[new], v[new], g[new]
     candidates = len(u)
-    us, vs, js = [], [], []
-    if item["verify"]:
-        for _ in range(_VERIFY_ROUNDS):
-            if not len(u):
-                break
-            jac = sources.jaccard(u, v, item["num_perm"])
-            ok = jac >= item["threshold"] - 1e-9
-            us.append(u[ok])
-            vs.append(v[ok])
-            js.append(jac[ok])
-            u, v, g = _star(v[~ok], g[~ok])
+    threshold, num_perm, mode = item["threshold"], item["num_perm"], item["verify"]
+
+    def check(cu: np.ndarray, cv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        est = sources.jaccard(cu, cv, num_perm)
+        if mode == "exact":
+
+            def true_sim(sel: np.ndarray):
+                checked[0] += len(sel)
+                return sources.true_similarity(cu[sel], cv[sel], item["ngram"], item["tokenizer"])
+
+            return decide(est, threshold, num_perm, true_sim, item["containment"])
+        return decide(est, threshold, num_perm, None)
+
+    checked = [0]
+    if mode == "none":
+        eu, ev, ej = u, v, np.full(len(u), np.nan, np.float32)
     else:
-        us, vs, js = [u], [v], [np.full(len(u), np.nan, np.float32)]
-    eu = np.concatenate(us) if us else np.zeros(0, np.int64)
-    ev = np.concatenate(vs) if vs else np.zeros(0, np.int64)
-    ej = np.concatenate(js) if js else np.zeros(0, np.float32)
+        eu, ev, ej = verified_links(u, v, g, check)
     write_table(item["out"], pa.table({"u": eu, "v": ev, "jaccard": ej.astype(np.float32)}))
-    return {"candidates": candidates, "links": len(eu)}
+    return {"candidates": candidates, "links": len(eu), "checked_exactly": checked[0]}
 
 
 # -- pass 4: rewrite per shard, add kept documents to the index ---------------------------------------------------
@@ -257,13 +279,40 @@ class MinHashDedup(GlobalStage):
     ngram: int = Field(5, ge=1, description="shingle length (characters, or words with tokenizer: jieba)")
     tokenizer: Literal["char", "jieba"] = Field("char", description="shingles of characters or of jieba words")
     seed: int = Field(1, description="seed of the permutations (datasketch's convention)")
-    verify: bool = Field(True, description="keep only band candidates whose estimated Jaccard passes threshold")
+    verify: Literal["exact", "signature", "none"] = Field(
+        "exact",
+        description="candidate links kept: exact = estimated Jaccard, checked on the real shingle sets near the "
+        "threshold; signature = estimated Jaccard only; none = every band collision",
+    )
+    containment: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="with verify: exact, also a duplicate: this share of the shorter's shingles "
+        "inside the longer (a short document quoted in a long one)",
+    )
+    min_chars: int = Field(0, ge=0, description="documents with fewer (folded) characters are left to exact_dedup")
+    bands: int | None = Field(None, ge=1, description="LSH bands (default: datasketch's optimum for threshold)")
+    rows: int | None = Field(None, ge=1, description="rows per band (with bands; bands x rows <= num_perm)")
     keep: Keep = Field("first", description="which cluster member stays: first, longest, best_quality")
     index_dir: str | None = Field(None, description="persistent index folder (default: the run's index/)")
     incremental: bool = Field(True, description="match against the index of earlier runs and add this run's")
 
+    @field_validator("verify", mode="before")
+    @classmethod
+    def _verify_bool(cls, v):
+        return {True: "signature", False: "none"}.get(v, v) if isinstance(v, bool) else v  # the pre-0.3 flag
+
+    @model_validator(mode="after")
+    def _bands_rows(self):
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("give both bands and rows, or neither")
+        if self.bands is not None and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands x rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        return self
+
     def lsh_params(self) -> dict:
-        bands, rows = optimal_param(self.threshold, self.num_perm)
+        bands, rows = (self.bands, self.rows) if self.bands else optimal_param(self.threshold, self.num_perm)
         return {
             "threshold": self.threshold,
             "num_perm": self.num_perm,
@@ -273,6 +322,7 @@ class MinHashDedup(GlobalStage):
             "bands": bands,
             "rows": rows,
             "hash_scheme": HASH_SCHEME,
+            "min_chars": self.min_chars,
         }
 
     def run(self, shards: list[str], ctx: GlobalContext) -> GlobalResult:
@@ -307,7 +357,7 @@ class MinHashDedup(GlobalStage):
         n_index = sum(p["rows"] for p in index_parts)
         src_list = [{k: p[k] for k in ("bands", "sig", "meta", "rows")} for p in index_parts]
         src_list += [
-            {"bands": it["bands"], "sig": it["sig"], "meta": it["meta"], "rows": r["rows"]}
+            {"bands": it["bands"], "sig": it["sig"], "meta": it["meta"], "rows": r["rows"], "shard": it["shard"]}
             for it, r in zip(items, res1, strict=True)
         ]
         sources = Sources(src_list)
@@ -322,6 +372,9 @@ class MinHashDedup(GlobalStage):
                 "verify": self.verify,
                 "threshold": self.threshold,
                 "num_perm": self.num_perm,
+                "ngram": self.ngram,
+                "tokenizer": self.tokenizer,
+                "containment": self.containment,
                 "out": os.path.join(work, "links", f"band-{b:03d}.arrow"),
             }
             for b in range(params["bands"])
@@ -419,10 +472,12 @@ class MinHashDedup(GlobalStage):
             "keep": self.keep,
             "candidate_links": int(sum(r["candidates"] for r in res2)),
             "verified_links": int(sum(r["links"] for r in res2)),
+            "links_checked_exactly": int(sum(r["checked_exactly"] for r in res2)),
             "clusters": n_clusters,
             "dropped": stats.docs_rejected,
             "dropped_matching_index": int((clusters["dropped"] & (clusters["kept_key"] < n_index)).sum()),
             "documents_without_shingles": int(sum(r["empty"] for r in res1)),
+            "documents_below_min_chars": int(sum(r["too_short"] for r in res1)),
             "index": None
             if index is None
             else {"path": index.path, "documents_before": n_index, "documents_added": int(sum(index_rows))},
