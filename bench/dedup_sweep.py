@@ -92,10 +92,10 @@ class Emulation:
     def run(
         self, ngram: int, num_perm: int, threshold: float, bands: int, rows: int, verify: str, min_chars: int
     ) -> dict:
+        from dedup_corpus import roots_from_labels, score
         from scipy.sparse import coo_matrix
         from scipy.sparse.csgraph import connected_components
 
-        from dedup_corpus import roots_from_labels, score
         from stages.dedup.verify import decide, similarity, verified_links
 
         sig = self.sig(ngram, num_perm)
