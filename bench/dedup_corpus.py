@@ -154,8 +154,8 @@ def build(
 def score(corpus: Corpus, roots: dict[str, str]) -> dict:
     """Precision, recall and their F1 from `roots` {dropped id: the kept id of its cluster}.
 
-    A drop is correct when both documents belong to one planted family, or when neither is planted nor a hard
-    negative and they are natural near-copies (true char-5-gram Jaccard >= NATURAL_MIN_JACCARD). Recall per kind:
+    A drop is correct when both documents belong to one planted family, or when neither is a hard negative and
+    their families' originals are natural near-copies (true char-5-gram Jaccard >= NATURAL_MIN_JACCARD). Recall per kind:
     planted pairs whose two documents end in one cluster. `negatives lost`: hard negatives dropped; `other removed`:
     wrong drops of base documents, as a share of the base documents."""
     from stages.dedup.inspect import true_jaccard
@@ -175,7 +175,7 @@ def score(corpus: Corpus, roots: dict[str, str]) -> dict:
             good += 1
         elif d in corpus.negatives or k in corpus.negatives:
             neg += d in corpus.negatives
-        elif d not in fam and k not in fam and true_jaccard(text[d], text[k], 5) >= NATURAL_MIN_JACCARD:
+        elif true_jaccard(text[f(d)], text[f(k)], 5) >= NATURAL_MIN_JACCARD:  # originals that are near-copies
             good += 1
             natural += 1
         else:
@@ -217,3 +217,29 @@ def write_jsonl(docs: list[dict], path: str) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         for d in docs:
             fh.write(json.dumps({"id": d["id"], "text": d["text"]}, ensure_ascii=False) + "\n")
+
+
+def resolve(drops: dict[str, str]) -> dict[str, str]:
+    """{dropped id: kept id} with chains (exact_dedup then minhash_dedup, or a cluster's links) followed to the
+    document that stayed."""
+    out = {}
+    for d in drops:
+        k, seen = drops[d], {d}
+        while k in drops and k not in seen:
+            seen.add(k)
+            k = drops[k]
+        out[d] = k
+    return out
+
+
+def table(rows: list[dict], cols: list[str]) -> str:
+    widths = [max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in cols]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(cols, widths, strict=True))]
+    lines += ["  ".join(_fmt(r.get(c)).rjust(w) for c, w in zip(cols, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    return "" if v is None else str(v)

@@ -180,7 +180,7 @@ def main() -> None:
     sys.path.insert(0, str(REPO / "bench"))
     sys.path.insert(0, str(REPO))
     import dedup_corpus as dc
-    from dedup_eval import table
+    from dedup_corpus import table
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--holdout", default="news_thucnews", help=f"held-out source, one of {dc.source_names()}")
