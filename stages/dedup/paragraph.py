@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import time
 from collections import Counter
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -47,14 +48,24 @@ from stages.stats import StageStats
 
 REASON = "too_little_left"
 KEY_DEFINITION = "line-fold-1/xxh3_128-utf8"
-PARAM_KEYS = ("stage", "key_definition", "min_chars")
+PARAM_KEYS = ("stage", "key_definition", "unit", "min_chars")
 _PARAGRAPHS_PER_DOC = 32  # for the bucket count, fixed before pass 1 counts them
 _TOP = 20
 
 
-def _lines(batch: pa.RecordBatch) -> tuple[pa.Array, np.ndarray]:
-    """Every line of every document (flattened) and the line offsets per document."""
-    parts = pc.split_pattern(pc.fill_null(batch.column("text"), ""), "\n")
+_ENDS = {"line": "\n", "sentence": "[。！？!?\n]"}
+_CUT = "\x1f"  # ASCII unit separator: marks unit ends for the vectorised split
+
+
+def _units(batch: pa.RecordBatch, unit: str) -> tuple[pa.Array, np.ndarray]:
+    """Every unit (line, or sentence) of every document, flattened, each with the character that ends it (so
+    joining a document's units gives its text back), and the unit offsets per document."""
+    text = pc.fill_null(batch.column("text"), "")
+    if pc.any(pc.match_substring(text, _CUT)).as_py():  # the marker is in the text: split in Python instead
+        ends = re.compile(f"(?<={_ENDS[unit]})")
+        parts = pa.array([[u for u in ends.split(t) if u] or [""] for t in text.to_pylist()], pa.list_(pa.string()))
+    else:
+        parts = pc.split_pattern(pc.replace_substring_regex(text, f"({_ENDS[unit]})", f"\\1{_CUT}"), _CUT)
     return parts.flatten(), parts.offsets.to_numpy()
 
 
@@ -62,7 +73,7 @@ def _key_pass(item: dict) -> dict:
     """Pass 1: keys of one shard's paragraphs into `buckets` files (exact_dedup's bucket file layout)."""
     parts, row = [], 0
     for batch in read_shard(item["shard"], ["id", "text"]):
-        lines, offsets = _lines(batch)
+        lines, offsets = _units(batch, item["unit"])
         folded = fold(lines)
         flen = pc.utf8_length(folded).to_numpy(zero_copy_only=False)
         sel = np.flatnonzero(flen >= item["min_chars"])
@@ -112,7 +123,7 @@ def _rewrite_pass(item: dict) -> dict:
     w = ShardWriter(item["out"])
     try:
         for batch in read_shard(item["shard"]):
-            lines, offsets = _lines(batch)
+            lines, offsets = _units(batch, item["unit"])
             hit = np.isin(np.arange(row, row + len(lines)), removed_rows)
             docs = np.unique(np.searchsorted(offsets, np.flatnonzero(hit), side="right") - 1)
             texts = batch.column("text").to_pylist()
@@ -133,10 +144,10 @@ def _rewrite_pass(item: dict) -> dict:
                     why = "repeated_in_document" if by == ids[d] else "repeated_across_documents"
                     stats.counters[f"paragraphs_removed.{why}"] += 1
                     stats.counters[f"chars_removed.{why}"] += len(line_list[j])
-                    top[line_list[j]] += 1
+                    top[line_list[j].strip()] += 1
                     gone += 1
                     first_kept_by = first_kept_by or by
-                new = "\n".join(kept)
+                new = "".join(kept)
                 stats.counters["docs_modified"] += 1
                 if len(new.strip()) < item["min_chars_left"]:
                     drop[d] = True
@@ -188,6 +199,9 @@ class ParagraphDedup(GlobalStage):
     name: ClassVar[str] = "paragraph_dedup"
     version: ClassVar[str] = "1"
 
+    unit: Literal["line", "sentence"] = Field(
+        "line", description="what is matched: lines, or sentences (ending in 。！？ or a line end: glued news text)"
+    )
     min_chars: int = Field(10, ge=1, description="folded characters a line needs to be matched (shorter stay)")
     min_chars_left: int = Field(50, ge=0, description="a document with removals keeping fewer characters is dropped")
     buckets: int | None = Field(
@@ -198,7 +212,7 @@ class ParagraphDedup(GlobalStage):
 
     def run(self, shards: list[str], ctx: GlobalContext) -> GlobalResult:
         t_start = time.perf_counter()
-        params = {"stage": self.name, "key_definition": KEY_DEFINITION, "min_chars": self.min_chars}
+        params = {"stage": self.name, "key_definition": KEY_DEFINITION, "unit": self.unit, "min_chars": self.min_chars}
         run_key = (os.path.abspath(ctx.run_dir), ctx.stage_key)
         index = DedupIndex(self.index_dir or ctx.index_dir, PARAM_KEYS) if self.incremental else None
         if index is not None:
@@ -216,7 +230,7 @@ class ParagraphDedup(GlobalStage):
         res1 = ctx.map(
             _key_pass,
             [
-                {"shard": s, "no": i, "dir": p1, "buckets": buckets, "min_chars": self.min_chars}
+                {"shard": s, "no": i, "dir": p1, "buckets": buckets, "unit": self.unit, "min_chars": self.min_chars}
                 for i, s in enumerate(shards)
             ],
         )
@@ -253,6 +267,7 @@ class ParagraphDedup(GlobalStage):
                 "drop_files": drop_files.get(i, []),
                 "keep_text": ctx.keep_rejected_text,
                 "min_chars_left": self.min_chars_left,
+                "unit": self.unit,
             }
             for i, s in enumerate(shards)
         ]

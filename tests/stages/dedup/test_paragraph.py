@@ -32,12 +32,12 @@ def test_repeated_lines_removed_from_later_documents(tmp_path):
     stage = ParagraphDedup(min_chars_left=10)
     r = run_global(stage, [make_batch(docs[:2], ["a", "b"]), make_batch(docs[2:], ["c", "d"])], str(tmp_path))
     out = _texts(read_all(r.shards))
-    assert out == {"a": docs[0], "b": BODY[1], "c": BODY[2], "d": BODY[3]}
+    assert out == {"a": docs[0], "b": BODY[1] + "\n", "c": BODY[2] + "\n", "d": BODY[3]}
     assert r.stats.docs_rejected == 0
     assert r.stats.counters["paragraphs_removed.repeated_across_documents"] == 3
-    assert r.stats.counters["chars_removed.repeated_across_documents"] == 2 * len(NOTICE) + len(SEO)
+    assert r.stats.counters["chars_removed.repeated_across_documents"] == 2 * len(NOTICE) + len(SEO) + 1  # and SEO's line end
     assert r.stats.counters["docs_modified"] == 2
-    assert r.stats.chars_in - r.stats.chars_out == r.report["chars_removed"] + 3  # and the three newlines
+    assert r.stats.chars_in - r.stats.chars_out == r.report["chars_removed"]
     assert {p["paragraph"] for p in r.report["most_removed"]} >= {NOTICE, SEO}
 
 
@@ -55,7 +55,7 @@ def test_short_lines_and_repeats_inside_a_document(tmp_path):
     doc = "\n".join(["一、", BODY[0], "一、", BODY[1], BODY[0]])
     r = run_global(ParagraphDedup(min_chars_left=0), [make_batch([doc, "一、\n" + BODY[2]])], str(tmp_path))
     out = read_all(r.shards).column("text").to_pylist()
-    assert out == ["\n".join(["一、", BODY[0], "一、", BODY[1]]), "一、\n" + BODY[2]]  # short lines stay
+    assert out == ["\n".join(["一、", BODY[0], "一、", BODY[1], ""]), "一、\n" + BODY[2]]  # short lines stay
     assert r.stats.counters["paragraphs_removed.repeated_in_document"] == 1
 
 
@@ -78,7 +78,7 @@ def test_incremental_earlier_run_wins(tmp_path):
         [make_batch(["\n".join([BODY[1], NOTICE]), "\n".join([NOTICE, SEO])], ["new1", "new2"])],
         str(tmp_path / "run2"),
     )
-    assert _texts(read_all(second.shards)) == {"new1": BODY[1], "new2": SEO}
+    assert _texts(read_all(second.shards)) == {"new1": BODY[1] + "\n", "new2": SEO}
     assert second.report["paragraphs_removed_matching_index"] == 2
     assert second.report["index"]["paragraphs_before"] == 2
     # the same run again replaces its own segment instead of matching itself
@@ -87,7 +87,7 @@ def test_incremental_earlier_run_wins(tmp_path):
         [make_batch(["\n".join([BODY[1], NOTICE]), "\n".join([NOTICE, SEO])], ["new1", "new2"])],
         str(tmp_path / "run2"),
     )
-    assert _texts(read_all(again.shards)) == {"new1": BODY[1], "new2": SEO}
+    assert _texts(read_all(again.shards)) == {"new1": BODY[1] + "\n", "new2": SEO}
     assert again.report["index"]["paragraphs_before"] == 2
 
 
@@ -97,3 +97,19 @@ def test_deterministic_bytes(tmp_path):
     b = run_global(ParagraphDedup(buckets=3), [make_batch(docs)], str(tmp_path / "b"))
     for x, y in zip(a.shards + a.rejected, b.shards + b.rejected, strict=True):
         assert Path(x).read_bytes() == Path(y).read_bytes()
+
+
+def test_sentences_of_glued_text(tmp_path):
+    """News text without line breaks: with unit: sentence, a repeated sentence is cut out of the running text."""
+    disclaimer = "更多信息请访问本站考试频道，考试安排以主管部门公布为准。"
+    docs = [BODY[0] + disclaimer + BODY[1], BODY[2] + disclaimer + BODY[3]]
+    r = run_global(ParagraphDedup(unit="sentence", min_chars_left=10), [make_batch(docs, ["a", "b"])], str(tmp_path))
+    assert _texts(read_all(r.shards)) == {"a": docs[0], "b": BODY[2] + BODY[3]}
+    lines = run_global(ParagraphDedup(min_chars_left=10), [make_batch(docs, ["a", "b"])], str(tmp_path / "l"))
+    assert lines.report["paragraphs_removed"] == 0
+
+
+def test_text_holding_the_split_marker(tmp_path):
+    docs = ["\n".join([BODY[0], NOTICE]), "\x1f".join([BODY[1], "x"]) + "\n" + NOTICE]
+    r = run_global(ParagraphDedup(min_chars_left=10), [make_batch(docs, ["a", "b"])], str(tmp_path))
+    assert _texts(read_all(r.shards))["b"] == "\x1f".join([BODY[1], "x"]) + "\n"
