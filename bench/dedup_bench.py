@@ -124,7 +124,7 @@ def worker_jingxuan(corpus: str, work: str, shards: int) -> dict:
     import pyarrow.json
     import pyarrow.parquet as pq
 
-    from pipeline.shards import write_shard
+    from stages.core.shards import write_shard
     from stages.dedup.exact import ExactDedup
     from stages.dedup.minhash import MinHashDedup
     from stages.testing import local_context

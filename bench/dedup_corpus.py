@@ -155,10 +155,10 @@ def score(corpus: Corpus, roots: dict[str, str]) -> dict:
     """Precision, recall and their F1 from `roots` {dropped id: the kept id of its cluster}.
 
     A drop is correct when both documents belong to one planted family, or when neither is a hard negative and
-    their families' originals are natural near-copies (true char-5-gram Jaccard >= NATURAL_MIN_JACCARD). Recall per kind:
-    planted pairs whose two documents end in one cluster. `negatives lost`: hard negatives dropped; `other removed`:
-    wrong drops of base documents, as a share of the base documents."""
-    from stages.dedup.inspect import true_jaccard
+    their families' originals are natural near-copies (true char-5-gram Jaccard >= NATURAL_MIN_JACCARD).
+    Recall per kind: planted pairs whose two documents end in one cluster. `neg_lost`: hard negatives dropped;
+    `other_removed`: wrong drops of base documents, as a share of the base documents."""
+    from pipeline.report.dedup_inspect import true_jaccard
 
     text = {d["id"]: d["text"] for d in corpus.docs}
     fam = corpus.family

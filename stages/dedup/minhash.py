@@ -26,16 +26,19 @@ from __future__ import annotations
 
 import os
 import time
-from typing import ClassVar, Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
-from pipeline.shards import read_shard, write_json
 from stages.base import GlobalContext, GlobalResult, GlobalStage
 from stages.chinese import fold
+from stages.core.atomic import write_json
+from stages.core.shards import read_shard
+from stages.core.stats import StageStats
 from stages.dedup.common import (
     Keep,
     doc_columns,
@@ -51,21 +54,62 @@ from stages.dedup.lsh import optimal_param
 from stages.dedup.signatures import HASH_SCHEME, band_hashes, signatures
 from stages.dedup.unionfind import UnionFind
 from stages.dedup.verify import decide, shingle_sets, similarity, star, verified_links
-from stages.stats import StageStats
 
 REASON = "near_duplicate"
 _EDGE_CHUNK = 65536
 
 
+# -- pass items ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignatureItem:
+    shard: str
+    params: dict[str, Any]  # the LSH parameters (`MinHashDedup.lsh_params`)
+    bands: str  # output: band hashes
+    sig: str  # output: signatures (.npy)
+    meta: str  # output: id, length, quality
+
+
+@dataclass(frozen=True)
+class BandItem:
+    band: int
+    sources: list[dict[str, Any]]  # {bands, sig, meta, rows} of index parts, then of this run's shards (+ shard)
+    n_index: int  # documents from earlier runs (the first keys)
+    verify: str  # exact, signature, none
+    threshold: float
+    num_perm: int
+    out: str
+    ngram: int = 5
+    tokenizer: str = "char"
+    containment: float | None = None
+
+
+@dataclass(frozen=True)
+class RewriteItem:
+    shard: str
+    out: str
+    rejected: str
+    stage: str
+    actions: str | None  # this shard's cluster actions (None: no duplicates in it)
+    keep_text: bool
+    bands: str
+    sig: str
+    meta: str
+    rows: int
+    run: str
+    index_part: str | None  # where kept documents join this run's index segment (None: not incremental)
+
+
 # -- pass 1: signatures and band hashes per shard -------------------------------------------------------------
 
 
-def _signature_pass(item: dict) -> dict:
-    p = item["params"]
-    cols, has_quality = doc_columns(item["shard"])
+def _signature_pass(item: SignatureItem) -> dict:
+    p = item.params
+    cols, has_quality = doc_columns(item.shard)
     sigs, bands, metas = [], [], []
     empty = too_short = 0
-    for batch in read_shard(item["shard"], cols):
+    for batch in read_shard(item.shard, cols):
         folded = fold(batch.column("text")).to_pylist()
         sig, has = signatures(folded, p["num_perm"], p["ngram"], p["seed"], p["tokenizer"])
         sigs.append(sig)
@@ -88,10 +132,10 @@ def _signature_pass(item: dict) -> dict:
     num_perm = p["num_perm"]
     sig = np.concatenate(sigs) if sigs else np.zeros((0, num_perm), np.uint32)
     empty_b = {"has": np.zeros(0, bool)} | {f"b{i}": np.zeros(0, np.uint64) for i in range(p["bands"])}
-    write_table(item["bands"], pa.concat_tables(bands) if bands else pa.table(empty_b))
+    write_table(item.bands, pa.concat_tables(bands) if bands else pa.table(empty_b))
     meta_empty = {"id": pa.array([], pa.string()), "length": np.zeros(0, np.int64), "quality": np.zeros(0)}
-    write_table(item["meta"], pa.concat_tables(metas) if metas else pa.table(meta_empty))
-    save_npy(item["sig"], sig)
+    write_table(item.meta, pa.concat_tables(metas) if metas else pa.table(meta_empty))
+    save_npy(item.sig, sig)
     return {"rows": len(sig), "has_quality": has_quality, "empty": empty, "too_short": too_short}
 
 
@@ -149,9 +193,8 @@ class Sources:
         have = np.array([t is not None for t in texts], bool)
         sets = shingle_sets([t or "" for t in texts], ngram, tokenizer)
         iu, iv = np.searchsorted(keys, u), np.searchsorted(keys, v)
-        known = have[iu] & have[iv]
         jac, con = similarity([sets[i] for i in iu], [sets[i] for i in iv])
-        return known, jac, con
+        return have[iu] & have[iv], jac, con
 
     def jaccard(self, u: np.ndarray, v: np.ndarray, num_perm: int) -> np.ndarray:
         """Estimated Jaccard (equal signature values / num_perm) of each pair, in chunks."""
@@ -181,11 +224,11 @@ def _buckets(h: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return k[sel][order], pos[sel][order]
 
 
-def _band_pass(item: dict) -> dict:
-    band, n_index = item["band"], item["n_index"]
-    sources = Sources(item["sources"])
+def _band_pass(item: BandItem) -> dict:
+    band, n_index = item.band, item.n_index
+    sources = Sources(item.sources)
     hs, ks = [], []
-    for s, src in enumerate(item["sources"]):
+    for s, src in enumerate(item.sources):
         t = read_table(src["bands"], [f"b{band}", "has"])
         idx = np.flatnonzero(t.column("has").to_numpy(zero_copy_only=False))
         hs.append(t.column(0).to_numpy()[idx])
@@ -198,63 +241,62 @@ def _band_pass(item: dict) -> dict:
     new = v >= n_index  # links between two index documents were settled by earlier runs
     u, v, g = u[new], v[new], g[new]
     candidates = len(u)
-    threshold, num_perm, mode = item["threshold"], item["num_perm"], item["verify"]
+    checked = [0]
 
     def check(cu: np.ndarray, cv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        est = sources.jaccard(cu, cv, num_perm)
-        if mode == "exact":
+        est = sources.jaccard(cu, cv, item.num_perm)
+        if item.verify != "exact":
+            return decide(est, item.threshold, item.num_perm, None)
 
-            def true_sim(sel: np.ndarray):
-                checked[0] += len(sel)
-                return sources.true_similarity(cu[sel], cv[sel], item["ngram"], item["tokenizer"])
+        def true_sim(sel: np.ndarray):
+            checked[0] += len(sel)
+            return sources.true_similarity(cu[sel], cv[sel], item.ngram, item.tokenizer)
 
-            return decide(est, threshold, num_perm, true_sim, item["containment"])
-        return decide(est, threshold, num_perm, None)
+        return decide(est, item.threshold, item.num_perm, true_sim, item.containment)
 
-    checked = [0]
-    if mode == "none":
+    if item.verify == "none":
         eu, ev, ej = u, v, np.full(len(u), np.nan, np.float32)
     else:
         eu, ev, ej = verified_links(u, v, g, check)
-    write_table(item["out"], pa.table({"u": eu, "v": ev, "jaccard": ej.astype(np.float32)}))
+    write_table(item.out, pa.table({"u": eu, "v": ev, "jaccard": ej.astype(np.float32)}))
     return {"candidates": candidates, "links": len(eu), "checked_exactly": checked[0]}
 
 
 # -- pass 4: rewrite per shard, add kept documents to the index ---------------------------------------------------
 
 
-def _rewrite_pass(item: dict) -> dict:
-    if item["actions"]:
-        t = read_table(item["actions"])
+def _rewrite_pass(item: RewriteItem) -> dict:
+    if item.actions:
+        t = read_table(item.actions)
         rows = t.column("row").to_numpy()
         drop = t.column("drop").to_numpy(zero_copy_only=False)
         cluster = np.array(t.column("cluster").to_pylist(), dtype=object)
     else:
         rows, drop, cluster = np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0, object)
     stats = rewrite_shard(
-        item["shard"],
-        item["out"],
-        item["rejected"],
-        item["stage"],
+        item.shard,
+        item.out,
+        item.rejected,
+        item.stage,
         REASON,
         rows[drop],
         list(cluster[drop]),
-        item["keep_text"],
+        item.keep_text,
         cluster_rows=rows[~drop],
         cluster_ids=list(cluster[~drop]),
-        rows=item["rows"],
+        rows=item.rows,
     )
-    part = item.get("index_part")
+    part = item.index_part
     if part:
-        bands = read_table(item["bands"])
+        bands = read_table(item.bands)
         keep = bands.column("has").to_numpy(zero_copy_only=False).copy()
         keep[rows[drop]] = False
         idx = np.flatnonzero(keep)
         sel = pa.array(idx)
         write_table(part + ".bands.arrow", bands.take(sel))
-        save_npy(part + ".sig.npy", np.load(item["sig"], mmap_mode="r")[idx])
-        ids = read_table(item["meta"], ["id"]).column("id").take(sel)
-        write_table(part + ".docs.arrow", pa.table({"id": ids, "run": pa.array([item["run"]] * len(idx), pa.string())}))
+        save_npy(part + ".sig.npy", np.load(item.sig, mmap_mode="r")[idx])
+        ids = read_table(item.meta, ["id"]).column("id").take(sel)
+        write_table(part + ".docs.arrow", pa.table({"id": ids, "run": pa.array([item.run] * len(idx), pa.string())}))
         stats["index_rows"] = len(idx)
     return stats
 
@@ -288,20 +330,17 @@ class MinHashDedup(GlobalStage):
         None,
         gt=0,
         le=1,
-        description="with verify: exact, also a duplicate: this share of the shorter's shingles "
-        "inside the longer (a short document quoted in a long one)",
+        description="with verify: exact, also a duplicate: this share of the shorter's shingles inside the longer "
+        "(a short document quoted in a long one)",
     )
     min_chars: int = Field(0, ge=0, description="documents with fewer (folded) characters are left to exact_dedup")
     bands: int | None = Field(None, ge=1, description="LSH bands (default: datasketch's optimum for threshold)")
     rows: int | None = Field(None, ge=1, description="rows per band (with bands; bands x rows <= num_perm)")
-    keep: Keep = Field("first", description="which cluster member stays: first, longest, best_quality")
-    index_dir: str | None = Field(None, description="persistent index folder (default: the run's index/)")
-    incremental: bool = Field(True, description="match against the index of earlier runs and add this run's")
 
     @field_validator("verify", mode="before")
     @classmethod
     def _verify_bool(cls, v):
-        return {True: "signature", False: "none"}.get(v, v) if isinstance(v, bool) else v  # the pre-0.3 flag
+        return {True: "signature", False: "none"}.get(v, v) if isinstance(v, bool) else v  # the earlier flag
 
     @model_validator(mode="after")
     def _bands_rows(self):
@@ -310,6 +349,10 @@ class MinHashDedup(GlobalStage):
         if self.bands is not None and self.bands * self.rows > self.num_perm:
             raise ValueError(f"bands x rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
         return self
+
+    keep: Keep = Field("first", description="which cluster member stays: first, longest, best_quality")
+    index_dir: str | None = Field(None, description="persistent index folder (default: the run's index/)")
+    incremental: bool = Field(True, description="match against the index of earlier runs and add this run's")
 
     def lsh_params(self) -> dict:
         bands, rows = (self.bands, self.rows) if self.bands else optimal_param(self.threshold, self.num_perm)
@@ -340,15 +383,7 @@ class MinHashDedup(GlobalStage):
         items = []
         for i, s in enumerate(shards):
             base = os.path.join(work, "shards", f"s{i:05d}")
-            items.append(
-                {
-                    "shard": s,
-                    "params": params,
-                    "bands": base + ".bands.arrow",
-                    "sig": base + ".sig.npy",
-                    "meta": base + ".meta.arrow",
-                }
-            )
+            items.append(SignatureItem(s, params, base + ".bands.arrow", base + ".sig.npy", base + ".meta.arrow"))
         res1 = ctx.map(_signature_pass, items)
         use_quality = any(r["has_quality"] for r in res1)
         timings["signatures"] = time.perf_counter() - t0
@@ -357,7 +392,7 @@ class MinHashDedup(GlobalStage):
         n_index = sum(p["rows"] for p in index_parts)
         src_list = [{k: p[k] for k in ("bands", "sig", "meta", "rows")} for p in index_parts]
         src_list += [
-            {"bands": it["bands"], "sig": it["sig"], "meta": it["meta"], "rows": r["rows"], "shard": it["shard"]}
+            {"bands": it.bands, "sig": it.sig, "meta": it.meta, "rows": r["rows"], "shard": it.shard}
             for it, r in zip(items, res1, strict=True)
         ]
         sources = Sources(src_list)
@@ -365,18 +400,18 @@ class MinHashDedup(GlobalStage):
         # pass 2
         t0 = time.perf_counter()
         band_items = [
-            {
-                "band": b,
-                "sources": src_list,
-                "n_index": n_index,
-                "verify": self.verify,
-                "threshold": self.threshold,
-                "num_perm": self.num_perm,
-                "ngram": self.ngram,
-                "tokenizer": self.tokenizer,
-                "containment": self.containment,
-                "out": os.path.join(work, "links", f"band-{b:03d}.arrow"),
-            }
+            BandItem(
+                band=b,
+                sources=src_list,
+                n_index=n_index,
+                verify=self.verify,
+                threshold=self.threshold,
+                num_perm=self.num_perm,
+                out=os.path.join(work, "links", f"band-{b:03d}.arrow"),
+                ngram=self.ngram,
+                tokenizer=self.tokenizer,
+                containment=self.containment,
+            )
             for b in range(params["bands"])
         ]
         res2 = ctx.map(_band_pass, band_items)
@@ -386,7 +421,7 @@ class MinHashDedup(GlobalStage):
         t0 = time.perf_counter()
         uf = UnionFind()
         for it in band_items:
-            t = read_table(it["out"], ["u", "v"])
+            t = read_table(it.out, ["u", "v"])
             uf.add(t.column("u").to_numpy(), t.column("v").to_numpy())
         nodes, roots = uf.components()
         clusters = self._clusters(nodes, roots, sources, n_index, use_quality, index_parts)
@@ -434,22 +469,22 @@ class MinHashDedup(GlobalStage):
         seg_dir = index.new_segment_dir(ctx.stage_key) if index is not None else None
         items4 = []
         for i, s in enumerate(shards):
-            it = {
-                "shard": s,
-                "out": os.path.join(ctx.out_dir, f"part-{i:05d}.arrow"),
-                "rejected": os.path.join(ctx.work_dir, "rejected", f"part-{i:05d}.parquet"),
-                "stage": self.name,
-                "actions": actions.get(i),
-                "keep_text": ctx.keep_rejected_text,
-                "bands": items[i]["bands"],
-                "sig": items[i]["sig"],
-                "meta": items[i]["meta"],
-                "rows": res1[i]["rows"],
-                "run": run_name,
-            }
-            if seg_dir:
-                it["index_part"] = os.path.join(seg_dir, f"part-{i:05d}")
-            items4.append(it)
+            items4.append(
+                RewriteItem(
+                    shard=s,
+                    out=os.path.join(ctx.out_dir, f"part-{i:05d}.arrow"),
+                    rejected=os.path.join(ctx.work_dir, "rejected", f"part-{i:05d}.parquet"),
+                    stage=self.name,
+                    actions=actions.get(i),
+                    keep_text=ctx.keep_rejected_text,
+                    bands=items[i].bands,
+                    sig=items[i].sig,
+                    meta=items[i].meta,
+                    rows=res1[i]["rows"],
+                    run=run_name,
+                    index_part=os.path.join(seg_dir, f"part-{i:05d}") if seg_dir else None,
+                )
+            )
         res4 = ctx.map(_rewrite_pass, items4)
         timings["rewrite"] = time.perf_counter() - t0
         index_rows = [int(r.pop("index_rows", 0)) for r in res4]
@@ -487,7 +522,7 @@ class MinHashDedup(GlobalStage):
             os.path.join(ctx.work_dir, "inspect.json"),
             {
                 "clusters": clusters_path,
-                "shards": [it["out"] for it in items4],
+                "shards": [it.out for it in items4],
                 "rejected": rejected,
                 "ngram": self.ngram,
                 "tokenizer": self.tokenizer,
@@ -496,7 +531,7 @@ class MinHashDedup(GlobalStage):
             },
         )
         return GlobalResult(
-            shards=[it["out"] for it in items4],
+            shards=[it.out for it in items4],
             rejected=rejected,
             stats=stats,
             report=report,

@@ -30,6 +30,7 @@ import os
 import re
 import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -38,19 +39,43 @@ import pyarrow.compute as pc
 import xxhash
 from pydantic import Field
 
-from pipeline.shards import ShardWriter, read_shard, shard_rows, shard_schema, write_parquet
-from stages.base import REJECTED_SCHEMA, GlobalContext, GlobalResult, GlobalStage, rejected_batch, text_chars
+from stages.base import GlobalContext, GlobalResult, GlobalStage
 from stages.chinese import fold
+from stages.core.arrow import text_chars
+from stages.core.ledger import REJECTED_SCHEMA, rejected_batch
+from stages.core.shards import ShardWriter, read_shard, shard_rows, shard_schema, write_parquet
+from stages.core.stats import StageStats
 from stages.dedup.common import link_or_copy, read_table, write_table
-from stages.dedup.exact import _ROWS_PER_BUCKET, _bucket_pass, _index_files
+from stages.dedup.exact import _ROWS_PER_BUCKET, BucketItem, _bucket_pass, _index_files
 from stages.dedup.index import DedupIndex
-from stages.stats import StageStats
 
 REASON = "too_little_left"
 KEY_DEFINITION = "line-fold-1/xxh3_128-utf8"
 PARAM_KEYS = ("stage", "key_definition", "unit", "min_chars")
 _PARAGRAPHS_PER_DOC = 32  # for the bucket count, fixed before pass 1 counts them
 _TOP = 20
+
+
+@dataclass(frozen=True)
+class KeyItem:
+    shard: str
+    no: int  # the shard's position
+    dir: str  # where the key partitions go
+    buckets: int
+    unit: str
+    min_chars: int
+
+
+@dataclass(frozen=True)
+class RewriteItem:
+    shard: str
+    out: str
+    rejected: str
+    stage: str
+    drop_files: list[str]
+    keep_text: bool
+    min_chars_left: int
+    unit: str
 
 
 _ENDS = {"line": "\n", "sentence": "[。！？!?\n]"}
@@ -69,14 +94,14 @@ def _units(batch: pa.RecordBatch, unit: str) -> tuple[pa.Array, np.ndarray]:
     return parts.flatten(), parts.offsets.to_numpy()
 
 
-def _key_pass(item: dict) -> dict:
+def _key_pass(item: KeyItem) -> dict:
     """Pass 1: keys of one shard's paragraphs into `buckets` files (exact_dedup's bucket file layout)."""
     parts, row = [], 0
-    for batch in read_shard(item["shard"], ["id", "text"]):
-        lines, offsets = _units(batch, item["unit"])
+    for batch in read_shard(item.shard, ["id", "text"]):
+        lines, offsets = _units(batch, item.unit)
         folded = fold(lines)
         flen = pc.utf8_length(folded).to_numpy(zero_copy_only=False)
-        sel = np.flatnonzero(flen >= item["min_chars"])
+        sel = np.flatnonzero(flen >= item.min_chars)
         keys = [xxhash.xxh3_128_digest(t.encode("utf-8")) for t in folded.take(pa.array(sel)).to_pylist()]
         raw = np.frombuffer(b"".join(keys), dtype=">u8").reshape(-1, 2).astype(np.uint64)
         doc = np.searchsorted(offsets, sel, side="right") - 1
@@ -95,35 +120,35 @@ def _key_pass(item: dict) -> dict:
         row += len(lines)
     table = pa.concat_tables(parts) if parts else None
     written = []
-    for b in range(item["buckets"]):
+    for b in range(item.buckets):
         if table is None or not table.num_rows:
             continue
-        part = table.filter(pa.array(table.column("hi").to_numpy() % np.uint64(item["buckets"]) == b))
+        part = table.filter(pa.array(table.column("hi").to_numpy() % np.uint64(item.buckets) == b))
         if part.num_rows:
-            write_table(os.path.join(item["dir"], f"s{item['no']:05d}-b{b:04d}.arrow"), part)
+            write_table(os.path.join(item.dir, f"s{item.no:05d}-b{b:04d}.arrow"), part)
             written.append(b)
     return {"paragraphs": 0 if table is None else table.num_rows, "buckets": written}
 
 
-def _rewrite_pass(item: dict) -> dict:
+def _rewrite_pass(item: RewriteItem) -> dict:
     """Pass 3: one shard without its removed lines; documents left too short go to the ledger."""
-    tables = [read_table(p) for p in item["drop_files"]]
+    tables = [read_table(p) for p in item.drop_files]
     stats = StageStats()
     if not tables:
-        link_or_copy(item["shard"], item["out"])
-        n = shard_rows(item["shard"])
+        link_or_copy(item.shard, item.out)
+        n = shard_rows(item.shard)
         stats.docs_in = stats.docs_out = n
-        stats.chars_in = stats.chars_out = sum(text_chars(b) for b in read_shard(item["shard"], ["text"]))
+        stats.chars_in = stats.chars_out = sum(text_chars(b) for b in read_shard(item.shard, ["text"]))
         return {**stats.to_dict(), "rejected": None, "top": []}
     t = pa.concat_tables(tables)
     removed = dict(zip(t.column("row").to_pylist(), t.column("kept_id").to_pylist(), strict=True))
     removed_rows = np.sort(t.column("row").to_numpy())
     top: Counter = Counter()
     rejected, row = [], 0
-    w = ShardWriter(item["out"])
+    w = ShardWriter(item.out)
     try:
-        for batch in read_shard(item["shard"]):
-            lines, offsets = _units(batch, item["unit"])
+        for batch in read_shard(item.shard):
+            lines, offsets = _units(batch, item.unit)
             hit = np.isin(np.arange(row, row + len(lines)), removed_rows)
             docs = np.unique(np.searchsorted(offsets, np.flatnonzero(hit), side="right") - 1)
             texts = batch.column("text").to_pylist()
@@ -149,7 +174,7 @@ def _rewrite_pass(item: dict) -> dict:
                     first_kept_by = first_kept_by or by
                 new = "".join(kept)
                 stats.counters["docs_modified"] += 1
-                if len(new.strip()) < item["min_chars_left"]:
+                if len(new.strip()) < item.min_chars_left:
                     drop[d] = True
                     details.append(
                         f"{gone} of {hi - lo} paragraphs repeat earlier documents (first kept in {first_kept_by}); "
@@ -166,10 +191,10 @@ def _rewrite_pass(item: dict) -> dict:
                 rejected.append(
                     rejected_batch(
                         gone_b.column("id"),
-                        item["stage"],
+                        item.stage,
                         [REASON] * gone_b.num_rows,
                         details,
-                        gone_b.column("text") if item["keep_text"] else None,
+                        gone_b.column("text") if item.keep_text else None,
                     )
                 )
                 stats.docs_rejected += gone_b.num_rows
@@ -183,11 +208,11 @@ def _rewrite_pass(item: dict) -> dict:
     except BaseException:
         w.abort()
         raise
-    w.close(empty_schema=shard_schema(item["shard"]))
+    w.close(empty_schema=shard_schema(item.shard))
     out = {**stats.to_dict(), "rejected": None, "top": top.most_common(_TOP)}
     if rejected:
-        write_parquet(item["rejected"], rejected, REJECTED_SCHEMA)
-        out["rejected"] = item["rejected"]
+        write_parquet(item.rejected, rejected, REJECTED_SCHEMA)
+        out["rejected"] = item.rejected
     return out
 
 
@@ -229,26 +254,23 @@ class ParagraphDedup(GlobalStage):
         t0 = time.perf_counter()
         res1 = ctx.map(
             _key_pass,
-            [
-                {"shard": s, "no": i, "dir": p1, "buckets": buckets, "unit": self.unit, "min_chars": self.min_chars}
-                for i, s in enumerate(shards)
-            ],
+            [KeyItem(s, i, p1, buckets, self.unit, self.min_chars) for i, s in enumerate(shards)],
         )
         timings["keys"] = time.perf_counter() - t0
         items = [
-            {
-                "bucket": b,
-                "buckets": buckets,
-                "files": [
+            BucketItem(
+                bucket=b,
+                buckets=buckets,
+                files=[
                     (i, os.path.join(p1, f"s{i:05d}-b{b:04d}.arrow")) for i, r in enumerate(res1) if b in r["buckets"]
                 ],
-                "index_files": _index_files(segments, b, buckets),
-                "dir": p2,
-                "keep": "first",
-                "use_quality": False,
-                "segment": os.path.join(seg_dir, f"bucket-{b:05d}.arrow") if seg_dir else None,
-                "run": run_name,
-            }
+                index_files=_index_files(segments, b, buckets),
+                dir=p2,
+                keep="first",
+                use_quality=False,
+                segment=os.path.join(seg_dir, f"bucket-{b:05d}.arrow") if seg_dir else None,
+                run=run_name,
+            )
             for b in range(buckets)
         ]
         t0 = time.perf_counter()
@@ -259,16 +281,16 @@ class ParagraphDedup(GlobalStage):
             for no, path in r["drops"].items():
                 drop_files.setdefault(int(no), []).append(path)
         items3 = [
-            {
-                "shard": s,
-                "out": os.path.join(ctx.out_dir, f"part-{i:05d}.arrow"),
-                "rejected": os.path.join(ctx.work_dir, "rejected", f"part-{i:05d}.parquet"),
-                "stage": self.name,
-                "drop_files": drop_files.get(i, []),
-                "keep_text": ctx.keep_rejected_text,
-                "min_chars_left": self.min_chars_left,
-                "unit": self.unit,
-            }
+            RewriteItem(
+                shard=s,
+                out=os.path.join(ctx.out_dir, f"part-{i:05d}.arrow"),
+                rejected=os.path.join(ctx.work_dir, "rejected", f"part-{i:05d}.parquet"),
+                stage=self.name,
+                drop_files=drop_files.get(i, []),
+                keep_text=ctx.keep_rejected_text,
+                min_chars_left=self.min_chars_left,
+                unit=self.unit,
+            )
             for i, s in enumerate(shards)
         ]
         t0 = time.perf_counter()
@@ -289,7 +311,7 @@ class ParagraphDedup(GlobalStage):
         stats.seconds = time.perf_counter() - t_start
         removed = sum(v for k, v in stats.counters.items() if k.startswith("paragraphs_removed."))
         return GlobalResult(
-            shards=[it["out"] for it in items3],
+            shards=[it.out for it in items3],
             rejected=rejected,
             stats=stats,
             report={
@@ -304,7 +326,7 @@ class ParagraphDedup(GlobalStage):
                 "index": None
                 if index is None
                 else {"path": index.path, "paragraphs_before": n_index, "paragraphs_added": sum(added)},
-                "shards_unchanged": sum(not it["drop_files"] for it in items3),
+                "shards_unchanged": sum(not it.drop_files for it in items3),
                 "seconds": {k: round(v, 3) for k, v in timings.items()},
             },
         )

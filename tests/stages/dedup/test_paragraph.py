@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from stages import registry
+from stages.base import STAGES
 from stages.dedup.paragraph import ParagraphDedup
 from stages.testing import ledger, make_batch, read_all, run_global
 
@@ -19,7 +19,7 @@ def _texts(rows):
 
 
 def test_registered():
-    assert registry.get("paragraph_dedup") is ParagraphDedup
+    assert STAGES.get("paragraph_dedup") is ParagraphDedup
 
 
 def test_repeated_lines_removed_from_later_documents(tmp_path):
@@ -35,7 +35,9 @@ def test_repeated_lines_removed_from_later_documents(tmp_path):
     assert out == {"a": docs[0], "b": BODY[1] + "\n", "c": BODY[2] + "\n", "d": BODY[3]}
     assert r.stats.docs_rejected == 0
     assert r.stats.counters["paragraphs_removed.repeated_across_documents"] == 3
-    assert r.stats.counters["chars_removed.repeated_across_documents"] == 2 * len(NOTICE) + len(SEO) + 1  # and SEO's line end
+    assert (
+        r.stats.counters["chars_removed.repeated_across_documents"] == 2 * len(NOTICE) + len(SEO) + 1
+    )  # and SEO's line end
     assert r.stats.counters["docs_modified"] == 2
     assert r.stats.chars_in - r.stats.chars_out == r.report["chars_removed"]
     assert {p["paragraph"] for p in r.report["most_removed"]} >= {NOTICE, SEO}
