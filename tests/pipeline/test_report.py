@@ -118,7 +118,9 @@ def _stages() -> list:
     if "char_diversity_filter" in available:
         stages.append({"char_diversity_filter": {"mode": "annotate"}})
     stages.append({"report_test_length_filter": {"mode": "annotate"}})
-    stages += [name for name in ("exact_dedup", "minhash_dedup") if name in available]
+    stages += ["exact_dedup"] if "exact_dedup" in available else []
+    if "minhash_dedup" in available:  # the good documents share one sentence pool: only 5-grams at 0.8 tell them apart
+        stages.append({"minhash_dedup": {"ngram": 5, "threshold": 0.8}})
     return stages
 
 
