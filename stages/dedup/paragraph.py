@@ -25,7 +25,6 @@ pass the length filter that ran before. Measured on the shared web pages by benc
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import time
@@ -43,10 +42,11 @@ from stages.base import GlobalContext, GlobalResult, GlobalStage
 from stages.chinese import fold
 from stages.core.arrow import text_chars
 from stages.core.ledger import REJECTED_SCHEMA, rejected_batch
+from stages.core.partitions import partitions
 from stages.core.shards import ShardWriter, read_shard, shard_rows, shard_schema, write_parquet
 from stages.core.stats import StageStats
 from stages.dedup.common import link_or_copy, read_table, write_table
-from stages.dedup.exact import _ROWS_PER_BUCKET, BucketItem, _bucket_pass, _index_files
+from stages.dedup.exact import BYTES_PER_ROW, MIN_BUCKETS, BucketItem, _bucket_pass, _index_files
 from stages.dedup.index import DedupIndex
 
 REASON = "too_little_left"
@@ -230,7 +230,7 @@ class ParagraphDedup(GlobalStage):
     min_chars: int = Field(10, ge=1, description="folded characters a line needs to be matched (shorter stay)")
     min_chars_left: int = Field(50, ge=0, description="a document with removals keeping fewer characters is dropped")
     buckets: int | None = Field(
-        None, ge=1, description="key partitions (default: one per million paragraphs incl. the index, >= 4, power of 2)"
+        None, ge=1, description="key partitions (default: from the paragraphs incl. the index and the memory budget)"
     )
     index_dir: str | None = Field(None, description="persistent index folder (default: the run's index/)")
     incremental: bool = Field(True, description="match against the index of earlier runs and add this run's keys")
@@ -245,7 +245,7 @@ class ParagraphDedup(GlobalStage):
         segments = index.segments(exclude=run_key) if index is not None else []
         n_index = sum(sum(m["parts"]) for _, m in segments)
         n_par = _PARAGRAPHS_PER_DOC * sum(shard_rows(s) for s in shards)
-        buckets = self.buckets or 1 << (max(4, math.ceil((n_par + n_index) / _ROWS_PER_BUCKET)) - 1).bit_length()
+        buckets = self.buckets or partitions(n_par + n_index, BYTES_PER_ROW, self.budget_mb(ctx), MIN_BUCKETS)
         seg_dir = index.new_segment_dir(ctx.stage_key) if index is not None else None
         run_name = os.path.basename(os.path.normpath(ctx.run_dir))
         p1 = os.path.join(ctx.work_dir, "paragraph", "keys")
