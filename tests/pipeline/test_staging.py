@@ -73,14 +73,18 @@ def _fs():
     return s3fs.S3FileSystem(client_kwargs={"endpoint_url": os.environ["AWS_ENDPOINT_URL"]})
 
 
+def _cli(repo: Path, output: str) -> list[str]:
+    config = str(repo / "configs" / "sample.yaml")
+    return [sys.executable, "-m", "pipeline.cli", "run", config, "--engine", "local", "--output", output, "--quiet"]
+
+
 def _run(repo: Path, output: str, staging: Path, kill_at: str | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "JINGXUAN_KILL_AT"}
     env["JINGXUAN_STAGING"] = str(staging)
     if kill_at:
         env["JINGXUAN_KILL_AT"] = kill_at
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "run", str(repo / "configs" / "sample.yaml"), "--engine", "local"]
-        + ["--output", output, "--quiet"],
+        _cli(repo, output),
         env=env,
         capture_output=True,
         text=True,
@@ -93,8 +97,7 @@ def _run(repo: Path, output: str, staging: Path, kill_at: str | None = None) -> 
 def local_run(repo_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("local") / "run"
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "run", str(repo_dir / "configs" / "sample.yaml")]
-        + ["--engine", "local", "--output", str(out), "--quiet"],
+        _cli(repo_dir, str(out)),
         capture_output=True,
         text=True,
         timeout=600,
@@ -124,9 +127,7 @@ def _same_as_local(objects: dict[str, bytes], local: Path) -> None:
     assert not any(r.startswith("work/") for r in objects), "intermediates are not committed"
 
 
-def test_a_run_on_s3_commits_the_local_runs_bytes_and_datasets_opens_it(
-    s3_endpoint, repo_dir, tmp_path, local_run
-):
+def test_a_run_on_s3_commits_the_local_runs_bytes_and_datasets_opens_it(s3_endpoint, repo_dir, tmp_path, local_run):
     done = _run(repo_dir, f"s3://{BUCKET}/sample", tmp_path / "staging")
     assert done.returncode == 0, done.stderr
     assert f"committed  s3://{BUCKET}/sample" in done.stdout
