@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline.card import CARD_NAME, dataset_card
 from pipeline.config import RunConfig, StageSpec
 from pipeline.faults import checkpoint
 from pipeline.io.files import InputError, InputFile
@@ -443,7 +444,9 @@ def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult |
             total += 1
     stats.check()
     checkpoint("finalize")
-    written = write_dataset([str(s) for s in sources], paths.data, cfg.output.max_shard_docs)
+    final = [str(s) for s in sources]
+    card = {CARD_NAME: dataset_card(cfg, stats, inputs, final)}
+    written = write_dataset(final, paths.data, cfg.output.max_shard_docs, extra_files=card)
     if cfg.output.parquet:
         write_parquet_dataset([str(s) for s in sources], os.path.join(paths.root, "parquet"))
     rejected_rows = _ledger_rows(paths.rejected, ledger)
