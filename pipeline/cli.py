@@ -23,6 +23,7 @@ def command(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from pipeline.config import ConfigError
+    from pipeline.disk import OutputError
     from pipeline.io.files import InputError
     from pipeline.proxy_eval.corpus import ProxyEvalError
     from stages.base import UnknownStageError
@@ -30,6 +31,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (
         ConfigError,
         InputError,
+        OutputError,
         UnknownStageError,
         ProxyEvalError,
         FileNotFoundError,
@@ -464,6 +466,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"jingxuan: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a full disk or read-only folder under any command (report, train-quality ...)
+        from pipeline.disk import output_error
+
+        err = output_error(e, os.getcwd())
+        if err is None or args.debug:
+            raise
+        print(f"jingxuan: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("jingxuan: interrupted", file=sys.stderr)

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 
 from pipeline.card import CARD_NAME, dataset_card
 from pipeline.config import RunConfig, StageSpec
+from pipeline.disk import writing
 from pipeline.faults import checkpoint
 from pipeline.io.files import InputError, InputFile
 from pipeline.io.listing import list_inputs
@@ -387,7 +388,13 @@ class RunResult:
 def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult | None:
     """Plan, run every segment through `map_fn`, write data/, stats.json and manifest.json, check counts.
 
-    Returns None when `output.mode: versions` finds no input that earlier versions have not curated."""
+    Returns None when `output.mode: versions` finds no input that earlier versions have not curated. A full
+    disk or a read-only output folder is an `OutputError` naming the file (or the run directory)."""
+    with writing(cfg.run_dir):
+        return _execute(cfg, map_fn, engine)
+
+
+def _execute(cfg: RunConfig, map_fn: MapFn, engine: str) -> RunResult | None:
     t0 = time.perf_counter()
     inputs = list_inputs(cfg.input, cfg.synthetic, cfg.resolve)
     if not inputs:

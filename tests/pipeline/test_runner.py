@@ -217,6 +217,25 @@ def test_synthetic_documents_are_counted_apart_at_every_stage(tmp_path: Path):
     assert counts == {"read": (0, 3), "runner_min_length_filter": (3, 2), "runner_reverse_global": (2, 2)}
 
 
+def test_input_column_named_like_a_curriculum_column_is_refused_before_anything_is_written(tmp_path: Path):
+    """It used to crash the curriculum (duplicate `_phase`) after the shard tasks had run."""
+    from pipeline.io.files import InputError
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": f"文档{i}的内容", "_phase": i % 2}) + "\n" for i in range(6)))
+    cfg = validate_config(
+        {
+            "input": {"paths": [str(src)]},
+            "output": {"dir": str(tmp_path / "run")},
+            "stages": ["runner_upper_mapper", {"curriculum": {"schedule": "phases", "phases": [0.5, 0.5]}}],
+            "execution": {"engine": "local", "task_runner": "sequential"},
+        }
+    )
+    with pytest.raises(InputError, match=r"in\.jsonl:1: input column '_phase'"):
+        run_local(cfg)
+    assert not (tmp_path / "run").exists()
+
+
 def _near_duplicate_corpus(root: Path, files: int = 4, per_file: int = 300) -> Path:
     """Random Han documents, a third of them edited copies of another, some with an e-mail address."""
     import random
