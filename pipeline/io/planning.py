@@ -18,6 +18,9 @@ A shard is a contiguous range of one file, numbered in file order:
 
 The plan depends only on the input and the shard size, never on the number of workers: ids, task keys,
 completion markers and output bytes are the same with 1 or 20 workers, and a killed run resumes per shard.
+Another shard size gives the same rows, values and order; only when the documents of one JSONL file bring
+new fields part-way through can a global stage's column (`_dup_cluster`) land before such a field, since the
+output schema is the union of the shard schemas in shard order.
 A file no bigger than one shard is one shard covering it whole, read exactly as before (its task key is the
 file's fingerprint, as it always was). Plans of big files are cached beside the run (`work/plan/`), keyed by
 fingerprint and shard size, so a resumed run does not scan again.
