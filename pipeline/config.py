@@ -72,6 +72,13 @@ class ExecutionConfig(_Strict):
     task_runner: Literal["process", "thread", "sequential", "dask"] = "process"
     workers: int = Field(2, ge=1)
     batch_size: int = Field(2000, ge=1, description="documents per RecordBatch")
+    shard_mb: float = Field(
+        4.0,
+        gt=0,
+        description="input is cut into shards of about this many MB (decompressed), within a file as well as "
+        "across files: the unit of parallel work and of resume; output bytes do not depend on it",
+    )
+    shard_docs: int | None = Field(None, gt=0, description="also cut a shard after this many input rows")
     seed: int = 0
     memory_budget_mb: int = Field(
         2048,
