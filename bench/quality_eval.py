@@ -198,22 +198,27 @@ def loso(config: Path, docs: Path, max_loss: float) -> None:
     def keep(v) -> str:
         return f"{v.keep:.2f}"
 
-    head = f"{'held out':30s} {'docs':>5s} {'recipe':>6s} {'loso':>5s}  " + " ".join(f"{w[-12:]:>12s}" for w in watch)
-    print("keep rate of the held-out good source with thresholds tuned without it, and of the bad /")
-    print("headline / domain-shift groups under those same thresholds (recipe = the config's own values)")
+    head = f"{'held out':30s} {'docs':>5s} {'recipe':>6s} {'loso':>5s} {'loso+t':>6s}  "
+    head += " ".join(f"{w[-12:]:>12s}" for w in watch)
+    print("keep rate of each good source with thresholds tuned without it (loso: loosen only, the tuner's")
+    print("default; loso+t: --tighten), and of the bad / headline / domain-shift groups under the loso")
+    print("thresholds; recipe = the config's own values")
     print(head)
     tops, changes = {}, {}
-    full = tune(specs, {g: groups[g] for g in good}, {b: groups[b] for b in bad}, max_loss, extra=groups)
-    row = " ".join(f"{keep(full.before[w]):>12s}" for w in watch)
-    print(f"{'(recipe as configured)':30s} {'':5s} {'':6s} {'':5s}  {row}")
-    row = " ".join(f"{keep(full.after[w]):>12s}" for w in watch)
-    print(f"{'(tuned on all good)':30s} {'':5s} {'':6s} {'':5s}  {row}")
+    for tighten in (False, True):
+        full = tune(specs, {g: groups[g] for g in good}, {b: groups[b] for b in bad}, max_loss, groups, tighten)
+        if not tighten:
+            row = " ".join(f"{keep(full.before[w]):>12s}" for w in watch)
+            print(f"{'(recipe as configured)':51s}  {row}")
+        row = " ".join(f"{keep(full.after[w]):>12s}" for w in watch)
+        print(f"{'(tuned on all good' + (', --tighten)' if tighten else ')'):51s}  {row}")
     for held in good:
         rest = {g: groups[g] for g in good if g != held}
-        res = tune(specs, rest, {b: groups[b] for b in bad}, max_loss, extra=groups)
+        res = tune(specs, rest, {b: groups[b] for b in bad}, max_loss, groups)
+        res_t = tune(specs, rest, {b: groups[b] for b in bad}, max_loss, groups, tighten=True)
         v = res.after[held]
         row = " ".join(f"{keep(res.after[w]):>12s}" for w in watch)
-        print(f"{held:30s} {v.docs:5d} {keep(res.before[held]):>6s} {keep(v):>5s}  {row}")
+        print(f"{held:30s} {v.docs:5d} {keep(res.before[held]):>6s} {keep(v):>5s} {keep(res_t.after[held]):>6s}  {row}")
         tops[held] = (res.before[held], v)
         changes[held] = res.changes()
     print("\ntop drop reasons of each held-out source (share of the source): recipe | loso")
@@ -225,6 +230,7 @@ def loso(config: Path, docs: Path, max_loss: float) -> None:
     for held, ch in changes.items():
         print(f"  without {held}: " + (", ".join(f"{k.label} {k.value:g}->{v:g}" for k, v in ch.items()) or "none"))
     print("\nother groups under the recipe as configured: docs keep top reasons")
+    full = tune(specs, {g: groups[g] for g in good}, {b: groups[b] for b in bad}, max_loss, groups)
     for g in groups:
         if g not in good:
             b = full.before[g]

@@ -15,7 +15,7 @@ from stages.base import Filter, Mapper, set_column
 from stages.chinese import string_array
 from stages.quality._codepoints import safe_ratio
 from stages.quality._rules import above, first_reason, per_doc, signal, split_lines, with_signals
-from stages.quality.punctuation import SENTENCE_END
+from stages.quality.punctuation import prose_lines
 from stages.quality.words import read_word_list
 
 RESOURCES = Path(__file__).parent / "resources"
@@ -146,6 +146,7 @@ class PageStructureFilter(Filter):
     """
 
     name: ClassVar[str] = "page_structure_filter"
+    version: ClassVar[str] = "2"
     thresholds: ClassVar[dict[str, tuple[str, ...]]] = {
         "_nonprose_char_frac": ("max_nonprose_char_frac",),
         "_title_repeats": ("max_title_repeats",),
@@ -162,7 +163,7 @@ class PageStructureFilter(Filter):
         n = batch.num_rows
         lines, parent = split_lines(texts)
         line_len = pc.utf8_length(lines).to_numpy(zero_copy_only=False).astype(np.float64)
-        ends = pc.match_substring_regex(lines, SENTENCE_END).to_numpy(zero_copy_only=False)
+        ends = prose_lines(lines)
         signals = {
             "_nonprose_char_frac": safe_ratio(per_doc(parent, n, line_len * ~ends), per_doc(parent, n, line_len)),
             "_title_repeats": self._title_repeats(texts, lines, parent, line_len),

@@ -7,18 +7,40 @@ from typing import ClassVar, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import Field
 
 from stages.base import Filter
 from stages.quality._codepoints import BRACKET, DIGIT, SPACE, SYMBOL, codepoints, safe_ratio
-from stages.quality._rules import above, below, first_reason, per_doc, signal, split_lines, with_signals
+from stages.quality._rules import above, below, first_reason, per_doc, signal, split_lines, split_units, with_signals
 
 # A line "ends a sentence" when its last character is one of these. Chinese full stops, exclamation and
 # question marks (full- and half-width, since NFKC turns ！？ into !?), ellipses, and closing quotes and
 # brackets that follow a sentence-final mark in Chinese typesetting (。” ！」 ...).
 TERMINAL = list("。．.！!？?…；;”’\"'」』）)》")
 # A line "contains a sentence end" when it has a Chinese or Western sentence-final mark; an ASCII full stop
-# counts only when it is not inside a number or a domain name (3.5, www.a.cn), as Chinese abstracts use it.
-SENTENCE_END = r"[。！？!?…；]|\.(?:[^0-9A-Za-z]|$)"
+# counts only when it is not inside a number or a domain name (3.5, www.a.cn), as Chinese abstracts use it; an
+# ASCII semicolon counts after a Han character or a closing bracket/quote (legal and government text typed or
+# converted with half-width punctuation: "...依法应予惩处;被告人..."), not in code (`a; b`).
+SENTENCE_END = r"[。！？!?…；]|\.(?:[^0-9A-Za-z]|$)|[\p{Han})）」』”’》〉];"
+# A clause mark: the comma, full-width, or half-width after a Han character or a closing bracket/quote.
+# Chinese running text puts one every ~10 characters even where a sentence never ends (a verdict written as
+# one sentence, a verse line, a hard-wrapped PDF line, a forum reply); menus, link lists and tag clouds have
+# none. The colon and the enumeration comma 、 are left out: they are what spec sheets ("产品名称：口罩"),
+# forms ("姓名：") and tag lists ("高尔夫球、 高尔夫动作、") are made of.
+CLAUSE_MARK = r"，|[\p{Han})）」』”’》〉],|、\p{Han}"
+# A line without a sentence end still reads as prose when it has a clause mark at least every CLAUSE_SPAN
+# characters (prose: one per 8-20; a 400-character keyword blob with two commas in it: not).
+CLAUSE_SPAN = 40
+# Where a long line is cut into sentences (the mark stays with its sentence; closing quotes follow it).
+SENTENCE_CUT = r"(?:[。！？!?；…]+|[\p{Han})）」』”’》〉][.;]+)[”’\"'」』）)》]*"
+
+
+def prose_lines(lines: pa.Array) -> np.ndarray:
+    """Per line: True when it has a sentence end, or clause marks at least every CLAUSE_SPAN characters."""
+    ends = pc.match_substring_regex(lines, SENTENCE_END).to_numpy(zero_copy_only=False)
+    clauses = pc.count_substring_regex(lines, CLAUSE_MARK).to_numpy(zero_copy_only=False)
+    length = pc.utf8_length(lines).to_numpy(zero_copy_only=False)
+    return ends | (clauses * CLAUSE_SPAN >= length) & (clauses > 0)
 # Bullet characters Gopher counts ("•") plus the ones Chinese pages use for lists.
 BULLETS = list("•·●○◦■□▪▫◆◇►▶▸➢➤✓✔★☆-*–—")
 
@@ -52,6 +74,7 @@ class PunctuationFilter(Filter):
     """
 
     name: ClassVar[str] = "punctuation_filter"
+    version: ClassVar[str] = "2"
     adds: ClassVar[tuple[str, ...]] = (
         "_line_punct_ratio",
         "_symbol_ratio",
@@ -63,6 +86,7 @@ class PunctuationFilter(Filter):
 
     min_line_punct_ratio: float | None = 0.106
     line_punct_mode: Literal["contains", "ends"] = "contains"
+    long_line_chars: int | None = Field(120, ge=1, description="longer lines are judged by their sentences")
     max_symbol_ratio: float | None = 0.1
     max_digit_ratio: float | None = 0.3
     max_bracket_ratio: float | None = 0.1
@@ -72,25 +96,29 @@ class PunctuationFilter(Filter):
     def annotate(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         texts = batch.column("text")
         n = batch.num_rows
-        lines, parent = split_lines(texts)
-        n_lines = per_doc(parent, n)
+        # A line longer than long_line_chars counts as its sentences: for the share of punctuated units, and
+        # as the denominator of the bullet and ellipsis shares, whose numerators stay per line (a "……" in the
+        # middle of a paragraph is style; a line that ends in one is a cut-off teaser).
+        units, uparent = split_units(texts, self.long_line_chars, SENTENCE_CUT)
+        n_units = per_doc(uparent, n)
         if self.line_punct_mode == "ends":
-            last = pc.utf8_slice_codeunits(lines, -1)
+            last = pc.utf8_slice_codeunits(units, -1)
             ends = pc.is_in(last, value_set=pa.array(TERMINAL)).to_numpy(zero_copy_only=False)
         else:
-            ends = pc.match_substring_regex(lines, SENTENCE_END).to_numpy(zero_copy_only=False)
+            ends = prose_lines(units)
+        lines, parent = split_lines(texts)
         first = pc.utf8_slice_codeunits(lines, 0, 1)
         bullet = pc.is_in(first, value_set=pa.array(BULLETS)).to_numpy(zero_copy_only=False)
         ellipsis = pc.or_(pc.ends_with(lines, "..."), pc.ends_with(lines, "…")).to_numpy(zero_copy_only=False)
         cp = codepoints(texts)
         visible = cp.lengths - cp.count_class(SPACE)
         signals = {
-            "_line_punct_ratio": safe_ratio(per_doc(parent, n, ends.astype(np.float64)), n_lines),
+            "_line_punct_ratio": safe_ratio(per_doc(uparent, n, ends.astype(np.float64)), n_units),
             "_symbol_ratio": safe_ratio(cp.count_class(SYMBOL), visible),
             "_digit_ratio": safe_ratio(cp.count_class(DIGIT), visible),
             "_bracket_ratio": safe_ratio(cp.count_class(BRACKET), visible),
-            "_bullet_line_ratio": safe_ratio(per_doc(parent, n, bullet.astype(np.float64)), n_lines),
-            "_ellipsis_line_ratio": safe_ratio(per_doc(parent, n, ellipsis.astype(np.float64)), n_lines),
+            "_bullet_line_ratio": safe_ratio(per_doc(parent, n, bullet.astype(np.float64)), n_units),
+            "_ellipsis_line_ratio": safe_ratio(per_doc(parent, n, ellipsis.astype(np.float64)), n_units),
         }
         return with_signals(batch, signals)
 
