@@ -41,6 +41,10 @@ from stages.base import Filter
 
 MIN_GAIN = 0.05  # a tightened threshold must drop this much more of the bad documents (pooled share)
 MAX_SHARE_AT_LIMIT = 0.05  # ... and must not sit on a value more than this share of good documents have
+class TuneError(ValueError):
+    """A user error: the run was not annotated, a label matches nothing; the message says which."""
+
+
 LOSSES = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1)  # the rows of each threshold table, besides current and proposed
 
 
@@ -270,7 +274,7 @@ def tune(
 ) -> TuneResult:
     """Propose thresholds from labelled annotated batches (one per group); `extra` groups are only reported."""
     if not good:
-        raise ValueError("tune: no good documents (is the labelled file an input of the run?)")
+        raise TuneError("tune: no good documents (is the labelled file an input of the run?)")
     columns = next(iter(good.values())).schema.names
     knobs = knobs_of(stage_specs, columns)
     groups = {**good, **bad, **(extra or {})}
@@ -360,9 +364,15 @@ def format_result(result: TuneResult, all_tables: bool = True) -> str:
     return "\n".join(lines)
 
 
-def recipe(config: dict[str, Any], proposed: Mapping[Knob, float]) -> dict[str, Any]:
-    """The run's config (as in its manifest) with every filter in `mode: filter` and the proposed thresholds."""
+def recipe(config: dict[str, Any], proposed: Mapping[Knob, float], output_dir: str | None = None) -> dict[str, Any]:
+    """The run's config (as in its manifest) with every filter in `mode: filter` and the proposed thresholds;
+    paths made absolute so the file runs from anywhere, output to `output_dir`."""
     cfg = copy.deepcopy(config)
+    base = cfg.get("base_dir") or "."
+
+    def absolute(path: str) -> str:
+        return path if os.path.isabs(path) or "://" in path else os.path.normpath(os.path.join(base, path))
+
     stages = []
     for spec in cfg.get("stages", []):
         key = spec.get("key") or spec["name"]
@@ -372,18 +382,33 @@ def recipe(config: dict[str, Any], proposed: Mapping[Knob, float]) -> dict[str, 
                 _set(params, knob.param, value)
         if params.get("mode") == "annotate":
             params["mode"] = "filter"
-        ref = spec.get("ref") or ""
-        name = spec["name"] if not ref or ref == spec["name"] or "." not in ref.split(":")[0] else ref
-        stages.append({name: params})
+        stages.append({spec["name"]: params})
     out = {k: v for k, v in cfg.items() if k not in ("stages", "base_dir")}
+    out["input"] = {**out["input"], "paths": [absolute(p) for p in out["input"]["paths"]]}
+    out["output"] = {**out["output"], "dir": output_dir or absolute(out["output"]["dir"])}
+    for src in out.get("synthetic") or []:
+        src["paths"] = [absolute(p) for p in src["paths"]]
     out["stages"] = stages
     return out
 
 
-def write_recipe(config: dict[str, Any], proposed: Mapping[Knob, float], path: str, note: str = "") -> None:
-    body = yaml.safe_dump(recipe(config, proposed), allow_unicode=True, sort_keys=False)
+def annotated(config: Any) -> Any:
+    """A RunConfig with every filter in `mode: annotate` (`jingxuan run --annotate`): the run to tune from."""
+    from pipeline.config import validate_config
+
+    raw = config.model_dump(mode="json")
+    for spec in raw["stages"]:
+        if issubclass(registry.get(spec.get("ref") or spec["name"]), Filter):
+            spec["params"] = {**(spec.get("params") or {}), "mode": "annotate"}
+    return validate_config(raw, source="--annotate")
+
+
+def write_recipe(
+    config: dict[str, Any], proposed: Mapping[Knob, float], path: str, output_dir: str, note: str = ""
+) -> None:
+    body = yaml.safe_dump(recipe(config, proposed, output_dir), allow_unicode=True, sort_keys=False)
     header = "# Written by `jingxuan tune`: the run's recipe with every filter in mode: filter and the thresholds\n"
-    header += "# proposed from labelled samples. Paths are as the run resolved them.\n"
+    header += "# proposed from labelled samples.\n"
     if note:
         header += "".join(f"# {line}\n" for line in note.splitlines())
     with open(path, "w", encoding="utf-8") as f:
@@ -433,7 +458,7 @@ def label_ids(manifest: dict[str, Any], spec: str) -> tuple[str, set[str] | tupl
     ]
     if not files:
         sources = ", ".join(i["source"] for i in manifest.get("inputs", [])[:8])
-        raise FileNotFoundError(f"{spec}: not an input of this run (inputs: {sources} ...)")
+        raise TuneError(f"{spec}: not an input of this run (inputs: {sources} ...)")
     ids: set[str] = set()
     for f in files:
         for docs, _ in read_input(f, cfg):
@@ -450,13 +475,13 @@ def run_groups(run_dir: str, specs: list[str], data: pa.Table, manifest: dict[st
         if isinstance(sel, tuple):
             col, value = sel
             if col not in data.column_names:
-                raise KeyError(f"{spec}: the run's data has no column {col!r}")
+                raise TuneError(f"{spec}: the run's data has no column {col!r}")
             mask = pc.equal(pc.cast(data.column(col), pa.string()), value)
         else:
             mask = pc.is_in(ids, value_set=pa.array(sorted(sel), pa.string()))
         rows = data.filter(pc.fill_null(mask, False)).combine_chunks()
         if rows.num_rows == 0:
-            raise ValueError(f"{spec}: none of its documents are in {run_dir}/data (dropped before the filters?)")
+            raise TuneError(f"{spec}: none of its documents are in {run_dir}/data (dropped before the filters?)")
         out[name] = rows.to_batches()[0] if rows.num_rows else None
     return out
 
@@ -474,12 +499,12 @@ def tune_run(
     data = read_data(run_dir)
     stage_specs = manifest["config"]["stages"]
     if not any((s.get("params") or {}).get("mode") == "annotate" for s in stage_specs):
-        raise ValueError(f"{run_dir}: no filter ran with `mode: annotate`; thresholds cannot be tuned from it")
+        raise TuneError(f"{run_dir}: no filter ran with `mode: annotate`; thresholds cannot be tuned from it")
     good_groups = run_groups(run_dir, good, data, manifest)
     bad_groups = run_groups(run_dir, bad, data, manifest)
     result = tune(stage_specs, good_groups, bad_groups, max_loss, tighten=tighten)
     if output:
         note = f"good: {' '.join(good)}\nbad: {' '.join(bad)}\nmax_loss per rule and good group: {max_loss:g}"
         note += f"; tighten: {tighten}"
-        write_recipe(manifest["config"], result.proposed, output, note)
+        write_recipe(manifest["config"], result.proposed, output, os.path.abspath(run_dir) + "_tuned", note)
     return result
