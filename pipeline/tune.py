@@ -415,6 +415,28 @@ def write_recipe(
         f.write(header + body)
 
 
+def keep_by_source(run_dir: str, stage_specs: list[dict[str, Any]], column: str = "source") -> dict[str, Verdict]:
+    """Per value of `column`: what the run's filters keep, re-decided from the recorded signals (an annotate run
+    keeps every document in data/, so this is the would-keep rate). One pass, one batch at a time."""
+    from pipeline.shards import read_shard
+
+    out: dict[str, Verdict] = {}
+    for path in sorted(glob.glob(os.path.join(run_dir, "data", "*.arrow"))):
+        for batch in read_shard(path):
+            if column not in batch.schema.names:
+                return {}
+            reasons = decide(stage_specs, batch)
+            sources = pc.cast(batch.column(column), pa.string()).to_pylist()
+            for src, reason in zip(sources, reasons.to_pylist(), strict=True):
+                v = out.setdefault("(none)" if src is None else str(src), Verdict(0, 0))
+                v.docs += 1
+                if reason is None:
+                    v.kept += 1
+                else:
+                    v.reasons[reason] += 1
+    return out
+
+
 # -- reading a run -----------------------------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from pipeline.report.sections_data import section_language, section_signals
 from pipeline.report.sections_drops import section_examples, section_funnel, section_reasons
 from pipeline.report.sections_global import section_curriculum, section_dedup, section_synthetic
 from pipeline.report.sections_run import section_counters, section_manifest, section_overview, section_timing
+from pipeline.report.sections_sources import section_sources
 from pipeline.shards import TMP_SUFFIX
 
 REPORT_NAME = "report.html"
@@ -22,6 +23,7 @@ SECTIONS = (
     section_reasons,
     section_examples,
     section_signals,
+    section_sources,
     section_language,
     section_dedup,
     section_curriculum,
