@@ -6,6 +6,7 @@
     python bench/quality_eval.py --rules         # per-file share each rule would drop on its own
     python bench/quality_eval.py --classifier    # + a quality_classifier trained on the tuning halves
     python bench/quality_eval.py --loso          # leave-one-source-out: thresholds tuned without each source
+    python bench/quality_eval.py --page-structure  # page_structure_filter alone, also on review collections
 
 Each file of ../shared/corpora/docs is split in two by a hash of the document id: thresholds were chosen by
 looking at the `tune` half only (`--signals`, `--rules`); keep rates are reported on the other half. Stages of
@@ -186,13 +187,17 @@ def loso(config: Path, docs: Path, max_loss: float) -> None:
             groups[name.replace("zh_web_quality_clean_dirty", "clean_dirty")], _ = annotated_group(
                 stages, docs / f"{stem}.jsonl", label or None
             )
+    for stem in ("zh_reviews_waimai10k", "zh_titles_fewclue_tnews"):  # review pages / headline lists
+        if (docs / f"{stem}.jsonl").exists():
+            coll = collections(load_file(docs / f"{stem}.jsonl", "all"))
+            groups[f"{stem} x10"] = run(stages, coll)[0]
     shift = sorted(DOMAIN_SHIFT.glob("*.jsonl"))
     for path in shift:
         groups[f"shift:{path.stem}"], _ = annotated_group(stages, path)
     short = {n: n.replace("zh_web_quality_clean_dirty", "clean_dirty") for n in GOOD + BAD + REPORTED}
     good = [short[n] for n in GOOD if short[n] in groups]
     bad = [short[n] for n in BAD if short[n] in groups]
-    watch = [*bad, "zh_titles_fewclue_tnews", *(g for g in groups if g.startswith("shift:"))]
+    watch = [*bad, "zh_titles_fewclue_tnews", *(g for g in groups if g.startswith("shift:") or g.endswith("x10"))]
     print(f"stages: {' -> '.join(s.name for s in stages)}; all documents; max_loss per rule {max_loss:g}\n")
 
     def keep(v) -> str:
@@ -238,6 +243,32 @@ def loso(config: Path, docs: Path, max_loss: float) -> None:
             print(f"  {g:34s} {b.docs:5d} {b.keep:5.2f}  {top}")
 
 
+def collections(batch: pa.RecordBatch, per_doc: int = 10) -> pa.RecordBatch:
+    """`per_doc` consecutive documents joined one per line: review pages, comment dumps, headline lists."""
+    texts = batch.column("text").to_pylist()
+    joined = ["\n".join(texts[i : i + per_doc]) for i in range(0, len(texts) - per_doc + 1, per_doc)]
+    return pa.RecordBatch.from_pydict({"id": [f"c{i}" for i in range(len(joined))], "text": joined})
+
+
+def page_structure(docs: Path, per_doc: int = 10) -> None:
+    """Issue 17: what page_structure_filter alone (after boilerplate_mapper) keeps of each file, and of
+    "collections": `per_doc` consecutive reviews or headlines joined one per line, the shape review pages,
+    comment dumps and headline lists have."""
+    from stages.quality.boilerplate import BoilerplateMapper, PageStructureFilter
+
+    mapper, psf = BoilerplateMapper(), PageStructureFilter()
+    print(f"{'input':44s} {'docs':>5s} {'keep':>5s}  page_structure_filter reasons (share)")
+    for path in sorted(docs.glob("*.jsonl")):
+        batch = load_file(path, "all")
+        variants = [(path.stem, batch)]
+        if any(k in path.stem for k in ("reviews", "titles")):
+            variants.append((f"{path.stem} x{per_doc} per doc", collections(batch, per_doc)))
+        for name, b in variants:
+            out = psf.apply(mapper.apply(b).kept)
+            top = ", ".join(f"{r} {n / b.num_rows:.2f}" for r, n in out.stats.reasons.most_common(3)) or "-"
+            print(f"{name:44s} {b.num_rows:5d} {out.kept.num_rows / b.num_rows:5.2f}  {top}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default=str(REPO / "configs" / "zh_web.yaml"))
@@ -249,9 +280,13 @@ def main() -> None:
     ap.add_argument("--classifier", action="store_true", help="append a classifier trained on the tuning halves")
     ap.add_argument("--threshold", type=float, default=0.5, help="classifier threshold")
     ap.add_argument("--balance-files", action="store_true", help="classifier: each file weighs the same")
+    ap.add_argument("--page-structure", action="store_true", help="page_structure_filter alone, incl. collections")
     ap.add_argument("--loso", action="store_true", help="leave-one-source-out table (pipeline.tune)")
     ap.add_argument("--max-loss", type=float, default=0.01, help="--loso: good share one rule may drop per source")
     args = ap.parse_args()
+    if args.page_structure:
+        page_structure(Path(args.docs))
+        return
     if args.loso:
         loso(Path(args.config), Path(args.docs), args.max_loss)
         return
