@@ -25,9 +25,8 @@ import copy
 import fnmatch
 import glob
 import os
-from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,12 +34,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
+from pipeline.report.decisions import Verdict, filter_specs, param_value, set_param, stage_params, verdicts
 from pipeline.report.thresholds import signal_thresholds
-from stages import registry
-from stages.base import Filter
+from stages.base import STAGES, Filter
 
 MIN_GAIN = 0.05  # a tightened threshold must drop this much more of the bad documents (pooled share)
 MAX_SHARE_AT_LIMIT = 0.05  # ... and must not sit on a value more than this share of good documents have
+
+
 class TuneError(ValueError):
     """A user error: the run was not annotated, a label matches nothing; the message says which."""
 
@@ -65,19 +66,6 @@ class Knob:
 
 
 @dataclass
-class Verdict:
-    """Combined decision of all filters over one group."""
-
-    docs: int
-    kept: int
-    reasons: Counter = field(default_factory=Counter)  # stage.reason of the first rule that fires
-
-    @property
-    def keep(self) -> float:
-        return self.kept / self.docs if self.docs else float("nan")
-
-
-@dataclass
 class TuneResult:
     good: list[str]
     bad: list[str]
@@ -97,20 +85,6 @@ class TuneResult:
 # -- which parameters are thresholds ---------------------------------------------------------------------------
 
 
-def filter_specs(stage_specs: list[dict[str, Any]], columns: list[str]) -> list[dict[str, Any]]:
-    """The run's filters whose signal columns are all present in the data (the others cannot be re-decided)."""
-    out = []
-    for spec in stage_specs:
-        try:
-            cls = registry.get(spec.get("ref") or spec["name"])
-        except Exception:
-            continue
-        needs = set(cls.adds) or set(cls.requires) - {"text"}
-        if issubclass(cls, Filter) and needs and needs <= set(columns):
-            out.append(spec)
-    return out
-
-
 def knobs_of(stage_specs: list[dict[str, Any]], columns: list[str]) -> list[Knob]:
     specs = filter_specs(stage_specs, columns)
     out = []
@@ -119,68 +93,10 @@ def knobs_of(stage_specs: list[dict[str, Any]], columns: list[str]) -> list[Knob
             continue
         for t in found:
             if t.side in ("min", "max"):
-                raw = _get(_params(specs, t.stage), t.param)
+                raw = param_value(stage_params(specs, t.stage), t.param)
                 out.append(Knob(t.stage, t.param, col, t.side, t.value, isinstance(raw, int)))
     order = {s.get("key") or s["name"]: i for i, s in enumerate(specs)}
     return sorted(out, key=lambda k: (order.get(k.stage, 0), k.column, k.param))
-
-
-def _params(specs: list[dict[str, Any]], key: str) -> dict[str, Any]:
-    for s in specs:
-        if (s.get("key") or s["name"]) == key:
-            return dict(s.get("resolved") or s.get("params") or {})
-    raise KeyError(key)
-
-
-def _get(params: dict[str, Any], path: str) -> Any:
-    head, _, rest = path.partition(".")
-    v = params.get(head)
-    if rest and isinstance(v, dict):
-        return next((x for k, x in v.items() if str(k) == rest), None)
-    return v
-
-
-def _set(params: dict[str, Any], path: str, value: Any) -> None:
-    head, _, rest = path.partition(".")
-    if not rest:
-        params[head] = value
-        return
-    d = dict(params.get(head) or {})
-    key = next((k for k in d if str(k) == rest), int(rest) if rest.isdigit() else rest)
-    d[key] = value
-    params[head] = d
-
-
-# -- deciding from recorded signals ------------------------------------------------------------------------------
-
-
-def decide(
-    stage_specs: list[dict[str, Any]], batch: pa.RecordBatch, overrides: Mapping[Knob, float] | None = None
-) -> pa.Array:
-    """`stage.reason` of the first filter (in run order) that drops each document, or null; from the signal
-    columns only, with `overrides` replacing threshold values."""
-    n = batch.num_rows
-    out = pa.nulls(n, pa.string())
-    for spec in filter_specs(stage_specs, batch.schema.names):
-        key = spec.get("key") or spec["name"]
-        params = _params([spec], key)
-        for knob, value in (overrides or {}).items():
-            if knob.stage == key:
-                _set(params, knob.param, value)
-        params["mode"] = "filter"
-        stage = registry.get(spec.get("ref") or spec["name"])(**params)
-        reasons = pc.binary_join_element_wise(pa.scalar(key), stage.reasons(batch), ".")
-        out = pc.coalesce(out, reasons)
-    return out
-
-
-def verdicts(stage_specs: list[dict[str, Any]], groups: Mapping[str, pa.RecordBatch], overrides=None) -> dict:
-    out = {}
-    for name, batch in groups.items():
-        reasons = decide(stage_specs, batch, overrides)
-        dropped = reasons.drop_null().to_pylist()
-        out[name] = Verdict(batch.num_rows, batch.num_rows - len(dropped), Counter(dropped))
-    return out
 
 
 # -- proposing ---------------------------------------------------------------------------------------------------
@@ -345,7 +261,9 @@ def format_result(result: TuneResult, all_tables: bool = True) -> str:
             lines.append(f"  {label:24s}{_fmt(v):>10s}  {cells}")
         lines.append("")
     lines.append("combined keep (every filter, in run order)")
-    lines.append(f"  {'group':{width}s}  {'label':5s} {'docs':>6s} {'before':>7s} {'after':>7s}  top drop reasons after")
+    lines.append(
+        f"  {'group':{width}s}  {'label':5s} {'docs':>6s} {'before':>7s} {'after':>7s}  top drop reasons after"
+    )
     for g in groups:
         b, a = result.before[g], result.after[g]
         top = ", ".join(f"{r} {n / a.docs:.2f}" for r, n in a.reasons.most_common(3))
@@ -359,7 +277,8 @@ def format_result(result: TuneResult, all_tables: bool = True) -> str:
     for k, v in result.conflicts.items():
         lines.append(
             f"conflict: {k.label} drops more than {result.max_loss:g} of a good group, but loosening it to {_fmt(v)} "
-            "would keep more of the bad ones: left at " f"{_fmt(k.value)}; check the labels of the documents it drops"
+            "would keep more of the bad ones: left at "
+            f"{_fmt(k.value)}; check the labels of the documents it drops"
         )
     return "\n".join(lines)
 
@@ -379,7 +298,7 @@ def recipe(config: dict[str, Any], proposed: Mapping[Knob, float], output_dir: s
         params = dict(spec.get("params") or {})
         for knob, value in proposed.items():
             if knob.stage == key and value != knob.value:
-                _set(params, knob.param, value)
+                set_param(params, knob.param, value)
         if params.get("mode") == "annotate":
             params["mode"] = "filter"
         stages.append({spec["name"]: params})
@@ -398,7 +317,7 @@ def annotated(config: Any) -> Any:
 
     raw = config.model_dump(mode="json")
     for spec in raw["stages"]:
-        if issubclass(registry.get(spec.get("ref") or spec["name"]), Filter):
+        if issubclass(STAGES.get(spec.get("ref") or spec["name"]), Filter):
             spec["params"] = {**(spec.get("params") or {}), "mode": "annotate"}
     return validate_config(raw, source="--annotate")
 
@@ -413,28 +332,6 @@ def write_recipe(
         header += "".join(f"# {line}\n" for line in note.splitlines())
     with open(path, "w", encoding="utf-8") as f:
         f.write(header + body)
-
-
-def keep_by_source(run_dir: str, stage_specs: list[dict[str, Any]], column: str = "source") -> dict[str, Verdict]:
-    """Per value of `column`: what the run's filters keep, re-decided from the recorded signals (an annotate run
-    keeps every document in data/, so this is the would-keep rate). One pass, one batch at a time."""
-    from pipeline.shards import read_shard
-
-    out: dict[str, Verdict] = {}
-    for path in sorted(glob.glob(os.path.join(run_dir, "data", "*.arrow"))):
-        for batch in read_shard(path):
-            if column not in batch.schema.names:
-                return {}
-            reasons = decide(stage_specs, batch)
-            sources = pc.cast(batch.column(column), pa.string()).to_pylist()
-            for src, reason in zip(sources, reasons.to_pylist(), strict=True):
-                v = out.setdefault("(none)" if src is None else str(src), Verdict(0, 0))
-                v.docs += 1
-                if reason is None:
-                    v.kept += 1
-                else:
-                    v.reasons[reason] += 1
-    return out
 
 
 # -- reading a run -----------------------------------------------------------------------------------------------
@@ -469,13 +366,14 @@ def label_ids(manifest: dict[str, Any], spec: str) -> tuple[str, set[str] | tupl
         col, _, value = spec.partition("=")
         return value, (col, value)
     from pipeline.config import RunConfig
-    from pipeline.io import list_inputs, read_input
+    from pipeline.io.listing import list_inputs
+    from pipeline.io.reading import read_input
 
     cfg = RunConfig.model_validate(manifest["config"])
     want = os.path.abspath(spec)
     files = [
         f
-        for f in list_inputs(cfg)
+        for f in list_inputs(cfg.input, cfg.synthetic, cfg.resolve)
         if f.path == want or fnmatch.fnmatch(f.path, want) or fnmatch.fnmatch(f.source, spec)
     ]
     if not files:
@@ -483,7 +381,7 @@ def label_ids(manifest: dict[str, Any], spec: str) -> tuple[str, set[str] | tupl
         raise TuneError(f"{spec}: not an input of this run (inputs: {sources} ...)")
     ids: set[str] = set()
     for f in files:
-        for docs, _ in read_input(f, cfg):
+        for docs, _ in read_input(f, cfg.input, cfg.execution.batch_size):
             ids.update(docs.column("id").to_pylist())
     name = os.path.basename(spec).split(".")[0] if len(files) == 1 else spec
     return name, ids

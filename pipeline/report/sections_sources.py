@@ -6,9 +6,10 @@ import glob
 import os
 from collections import Counter
 
+from pipeline.report.decisions import keep_by_source
 from pipeline.report.markup import Section, empty_note, esc, html_table
 from pipeline.report.run_data import RunData
-from pipeline.shards import read_shard, shard_schema
+from stages.core.shards import read_shard, shard_schema
 
 SOURCE_COLUMN = "source"
 MAX_SOURCES = 50
@@ -32,8 +33,6 @@ def section_sources(run: RunData) -> Section:
         )
         rows = [[esc(k), v] for k, v in counts.most_common(MAX_SOURCES)]
         return Section("sources", title, note + html_table(["source", "documents kept"], rows))
-    from pipeline.tune import keep_by_source
-
     verdicts = keep_by_source(run.run_dir, run.stage_specs, SOURCE_COLUMN)
     rows = []
     for src, v in sorted(verdicts.items(), key=lambda kv: -kv[1].docs)[:MAX_SOURCES]:

@@ -14,7 +14,6 @@ from stages.chinese import string_array
 from stages.quality._codepoints import safe_ratio
 from stages.quality._rules import above, below, first_reason, signal, with_signals
 
-
 # A line break after a clause mark does not end a line for `_mean_line_len`: the sentence goes on.
 CONTINUED = r"[，、；：,;:][ \t]*\n"
 

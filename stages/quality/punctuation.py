@@ -41,6 +41,8 @@ def prose_lines(lines: pa.Array) -> np.ndarray:
     clauses = pc.count_substring_regex(lines, CLAUSE_MARK).to_numpy(zero_copy_only=False)
     length = pc.utf8_length(lines).to_numpy(zero_copy_only=False)
     return ends | (clauses * CLAUSE_SPAN >= length) & (clauses > 0)
+
+
 # Bullet characters Gopher counts ("•") plus the ones Chinese pages use for lists.
 BULLETS = list("•·●○◦■□▪▫◆◇►▶▸➢➤✓✔★☆-*–—")
 

@@ -7,7 +7,8 @@ import yaml
 
 from pipeline import cli
 from pipeline.config import load_config, validate_config
-from pipeline.tune import Knob, decide, keep_by_source, propose, recipe, tune
+from pipeline.report.decisions import decide, keep_by_source
+from pipeline.tune import Knob, propose, recipe, tune
 from stages.quality.han_ratio import HanRatioFilter
 from stages.quality.length import LengthFilter
 from stages.quality.punctuation import PunctuationFilter
@@ -31,7 +32,13 @@ def _stages():
 
 
 def test_decide_from_signals_equals_each_filters_own_verdict():
-    texts = [PROSE, "短", "首页\n新闻\n体育\n娱乐\n财经", "abc def ghi jkl mno pqr stu vwx yz " * 3, PROSE + "\n" + PROSE]
+    texts = [
+        PROSE,
+        "短",
+        "首页\n新闻\n体育\n娱乐\n财经",
+        "abc def ghi jkl mno pqr stu vwx yz " * 3,
+        PROSE + "\n" + PROSE,
+    ]
     stages = _stages()
     batch = _annotated(texts, stages)
     reasons = decide(_specs(stages), batch).to_pylist()
@@ -72,13 +79,17 @@ def test_tightening_is_opt_in_and_not_onto_a_value_most_good_text_shares():
 def test_tune_reports_tables_and_combined_keep_and_writes_a_runnable_recipe(repo_dir: Path, tmp_path: Path):
     stages = _stages()
     good = _annotated([PROSE * 2, *([PROSE[:46] + "。"] * 3), *([PROSE * 3] * 60)], stages)
-    bad = _annotated(["首页\n新闻\n体育\n娱乐\n财经\n科技", "点击这里", *(["广告 广告 广告 广告 广告 广告 广告 广告"] * 5)], stages)
+    bad = _annotated(
+        ["首页\n新闻\n体育\n娱乐\n财经\n科技", "点击这里", *(["广告 广告 广告 广告 广告 广告 广告 广告"] * 5)], stages
+    )
     result = tune(_specs(stages), {"prose": good}, {"spam": bad}, max_loss=0.01)
     changed = {k.label: v for k, v in result.changes().items()}
     assert changed == {"length_filter.min_chars": 47}  # the 47-character prose documents are kept now
     assert result.before["prose"].kept == 61 and result.after["prose"].kept == 64
     assert result.after["spam"].kept == 0
-    table = dict((label, keeps) for label, _, keeps in result.tables[next(k for k in result.knobs if k.param == "min_chars")])
+    table = dict(
+        (label, keeps) for label, _, keeps in result.tables[next(k for k in result.knobs if k.param == "min_chars")]
+    )
     assert table["current"]["prose"] < table["proposed"]["prose"] == 1.0
     cfg = load_config(str(repo_dir / "configs" / "sample.yaml"))
     raw = cfg.model_dump(mode="json")
@@ -131,3 +142,21 @@ def test_keep_by_source_counts_every_annotated_document(tmp_path: Path):
     got = keep_by_source(str(tmp_path / "run"), _specs(stages))
     assert {k: (v.docs, v.kept) for k, v in got.items()} == {"wiki": (2, 1), "(none)": (1, 1)}
     assert got["wiki"].reasons == {"length_filter.too_short": 1}
+
+
+def test_report_shows_keep_rate_per_source_of_an_annotate_run(tmp_path: Path):
+    import json
+
+    from pipeline.report import write_report
+
+    stages = _stages()
+    batch = _annotated([PROSE * 2, "短", PROSE * 3, "首页\n新闻\n体育\n娱乐\n财经"], stages)
+    batch = batch.append_column("source", pa.array(["wiki", "wiki", "news", "web"]))
+    (tmp_path / "data").mkdir()
+    with pa.ipc.new_stream(str(tmp_path / "data" / "data-00000-of-00001.arrow"), batch.schema) as w:
+        w.write_batch(batch)
+    (tmp_path / "manifest.json").write_text(json.dumps({"config": {"stages": _specs(stages)}}), encoding="utf-8")
+    html = (Path(write_report(str(tmp_path)))).read_text(encoding="utf-8")
+    section = html[html.index('<section id="sources">') :].split("</section>")[0]
+    assert "wiki" in section and "0.500" in section and "length_filter.too_short 0.50" in section
+    assert "web" in section and "0.000" in section

@@ -58,7 +58,9 @@ def test_page_structure_filter_keeps_verse_help_pages_and_recipes(repo_dir: Path
     """Issue 17: the web-page rule must not take prose-like text that is not a web page."""
     from stages.quality.boilerplate import PageStructureFilter
 
-    rows = [orjson.loads(line) for line in (repo_dir / "sample_data/domain_shift/not_web.jsonl").read_bytes().splitlines()]
+    rows = [
+        orjson.loads(line) for line in (repo_dir / "sample_data/domain_shift/not_web.jsonl").read_bytes().splitlines()
+    ]
     batch = pa.RecordBatch.from_pylist([{"id": r["id"], "text": r["text"]} for r in rows])
     out = PageStructureFilter().apply(batch)
     # the unpunctuated poem, and the review collection with an unpunctuated review (see EXPECTED_DROPS)
