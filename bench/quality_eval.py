@@ -257,9 +257,9 @@ def page_structure(docs: Path, per_doc: int = 10) -> None:
 
     mapper, psf = BoilerplateMapper(), PageStructureFilter()
     print(f"{'input':44s} {'docs':>5s} {'keep':>5s}  page_structure_filter reasons (share)")
-    for path in sorted(docs.glob("*.jsonl")):
+    for path in [*sorted(docs.glob("*.jsonl")), *sorted(DOMAIN_SHIFT.glob("*.jsonl"))]:
         batch = load_file(path, "all")
-        variants = [(path.stem, batch)]
+        variants = [(path.stem if path.parent == docs else f"shift:{path.stem}", batch)]
         if any(k in path.stem for k in ("reviews", "titles")):
             variants.append((f"{path.stem} x{per_doc} per doc", collections(batch, per_doc)))
         for name, b in variants:
