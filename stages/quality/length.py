@@ -14,8 +14,9 @@ from stages.chinese import string_array
 from stages.quality._codepoints import safe_ratio
 from stages.quality._rules import above, below, first_reason, signal, with_signals
 
-# A line break after a clause mark does not end a line for `_mean_line_len`: the sentence goes on.
-CONTINUED = r"[，、；：,;:][ \t]*\n"
+# A line break after a clause mark does not end a line for `_mean_line_len`: the sentence goes on. Not after a
+# colon: a line ending in one is a form field ("用户名：") as often as a list's introduction.
+CONTINUED = r"[，、；,;][ \t]*\n"
 
 
 class LengthFilter(Filter):
@@ -32,7 +33,8 @@ class LengthFilter(Filter):
     - `max_chars` 200,000: Gopher/FineWeb-2 `max_doc_words` 100,000 at ~2 characters per word.
     - `min_mean_line_len` 10: ChineseWebText `min_line_len` (CASIA-LM/ChineseWebText preprocess.py), the
       same definition (len(text) / number of lines), except that a line ending in a comma, enumeration
-      comma, semicolon or colon (full- or half-width) continues on the next one and is not counted apart.
+      comma or semicolon (full- or half-width) continues on the next one and is not counted apart (not a
+      colon: "用户名：" / "密码：" lines are a form).
       Verse (one half-couplet of 5-7 characters per line, "晓雾锁柴扉，") and text wrapped at a clause
       are running text; ChineseWebText's count dropped every such poem, while menus and tag clouds, which
       the rule is for, have no clause marks at their line ends and count as before.
