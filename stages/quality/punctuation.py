@@ -37,10 +37,14 @@ SENTENCE_CUT = r"(?:[。！？!?；…]+|[\p{Han})）」』”’》〉][.;]+)[�
 
 def prose_lines(lines: pa.Array) -> np.ndarray:
     """Per line: True when it has a sentence end, or clause marks at least every CLAUSE_SPAN characters."""
-    ends = pc.match_substring_regex(lines, SENTENCE_END).to_numpy(zero_copy_only=False)
-    clauses = pc.count_substring_regex(lines, CLAUSE_MARK).to_numpy(zero_copy_only=False)
-    length = pc.utf8_length(lines).to_numpy(zero_copy_only=False)
-    return ends | (clauses * CLAUSE_SPAN >= length) & (clauses > 0)
+    prose = pc.match_substring_regex(lines, SENTENCE_END).to_numpy(zero_copy_only=False).copy()
+    rest = np.flatnonzero(~prose)  # clause marks are counted only where no sentence ends (the slower regex)
+    if len(rest):
+        sub = lines.take(pa.array(rest))
+        clauses = pc.count_substring_regex(sub, CLAUSE_MARK).to_numpy(zero_copy_only=False)
+        length = pc.utf8_length(sub).to_numpy(zero_copy_only=False)
+        prose[rest] = (clauses > 0) & (clauses * CLAUSE_SPAN >= length)
+    return prose
 
 
 # Bullet characters Gopher counts ("•") plus the ones Chinese pages use for lists.
