@@ -23,7 +23,9 @@ def command(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from pipeline.config import ConfigError
+    from pipeline.disk import OutputError
     from pipeline.io.files import InputError
+    from pipeline.proxy_eval.corpus import ProxyEvalError
     from pipeline.tune import TuneError
     from stages.base import UnknownStageError
 
@@ -31,7 +33,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         ConfigError,
         InputError,
         TuneError,
+        OutputError,
         UnknownStageError,
+        ProxyEvalError,
         FileNotFoundError,
         NotADirectoryError,
         FileExistsError,
@@ -63,6 +67,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not (args.verbose or args.debug):
         # Prefect logs a failed flow's traceback at ERROR; this command prints the one-line reason itself
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+    from pipeline.runner import finished_run
+
+    done = finished_run(cfg)
+    if done is not None:
+        print(f"nothing to do: {cfg.run_dir} holds a complete run of this config over the same input", file=sys.stderr)
+        print(done.summary())
+        return 0
     with _progress_bar(enabled=not args.quiet) as progress:
         if cfg.execution.engine == "prefect":
             print(
@@ -99,7 +110,9 @@ def dry_run(cfg: Any) -> str:
     lines.append(f"  {len(inputs)} files, {total_bytes / 1e6:.2f} MB, ~{total_rows:,} documents")
     lines += ["", "plan:"]
     for seg in segments(cfg):
-        per = f"{len(inputs)} tasks" if seg.kind == "shard" else "global passes"
+        per = (
+            f"{len(inputs)} files in ~{cfg.execution.shard_mb:g} MB shards" if seg.kind == "shard" else "global passes"
+        )
         lines.append(f"  {seg.kind:<7} {seg.label}  ({per})")
     return "\n".join(lines)
 
@@ -273,6 +286,38 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+@command
+def cmd_curriculum_eval(args: argparse.Namespace) -> int:
+    from pipeline.proxy_eval.harness import run_curriculum_eval
+    from pipeline.proxy_eval.results import text_table, verdict
+    from pipeline.proxy_eval.settings import EvalSettings, ModelSettings
+
+    model = ModelSettings(
+        d_model=args.d_model,
+        layers=args.layers,
+        heads=args.heads,
+        context=args.context,
+        batch_size=args.batch_size,
+        lr=args.lr,
+    )
+    settings = EvalSettings(
+        orders=tuple(args.orders),
+        seeds=tuple(args.seeds),
+        steps=args.steps,
+        evals=args.evals,
+        holdout=args.holdout,
+        budget_minutes=args.budget_minutes or None,
+        threads=args.threads,
+        device=args.device,
+        model=model,
+    )
+    result = run_curriculum_eval(args.run_dir, settings, log=lambda line: print(line, file=sys.stderr))
+    print(text_table(result))
+    print()
+    print("\n".join(verdict(result)))
+    return 0
+
+
 # -- stages -------------------------------------------------------------------------------------------------
 
 
@@ -313,6 +358,8 @@ def _type_name(annotation: Any) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from pipeline.proxy_eval.settings import ORDERS, EvalSettings, ModelSettings
+
     parser = argparse.ArgumentParser(prog="jingxuan", description="Curate Chinese-language corpora for LLM training.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for user errors")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -411,6 +458,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--changes-only", action="store_true", help="print tables only for changed thresholds")
 
     p = sub.add_parser(
+        "curriculum-eval",
+        help="train small proxy models on a run in curriculum, shuffled and reversed order; compare held-out loss",
+        description="Train a small byte-level language model (torch; pip install 'jingxuan[eval]') on RUN_DIR/data "
+        "read in curriculum order, shuffled and reversed: the same documents, bytes and seeds, with documents held "
+        "out (by id hash) before ordering. Writes curriculum_eval.json, curriculum_eval.svg and a report.html "
+        "section; prints held-out loss by order (mean ± sd over seeds) and whether an order beats the shuffle.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("run_dir", help="a finished run directory (its data/ is read in training order)")
+    ev, mo = EvalSettings(), ModelSettings()
+    p.add_argument("--orders", nargs="+", default=list(ORDERS), choices=ORDERS, help="orders to train on")
+    p.add_argument("--seeds", nargs="+", type=int, default=list(ev.seeds), help="seeds (model init and the shuffle)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=ev.steps,
+        help="training steps per order and seed (fewer if the data or the time budget cannot hold them; the "
+        "output says so)",
+    )
+    p.add_argument(
+        "--budget-minutes",
+        type=float,
+        default=ev.budget_minutes,
+        help="time for all runs; steps are scaled down to fit (0: no limit)",
+    )
+    p.add_argument("--evals", type=int, default=ev.evals, help="held-out measurements per run (after step 0)")
+    p.add_argument("--holdout", type=float, default=ev.holdout, help="share of documents held out")
+    p.add_argument("--d-model", type=int, default=mo.d_model, help="model width")
+    p.add_argument("--layers", type=int, default=mo.layers, help="transformer layers")
+    p.add_argument("--heads", type=int, default=mo.heads, help="attention heads")
+    p.add_argument("--context", type=int, default=mo.context, help="bytes per training window")
+    p.add_argument("--batch-size", type=int, default=mo.batch_size, help="windows per step")
+    p.add_argument("--lr", type=float, default=mo.lr, help="peak learning rate (warm-up, then cosine to a tenth)")
+    p.add_argument("--threads", type=int, default=ev.threads, help="torch CPU threads (fixed: reproducible numbers)")
+    p.add_argument("--device", default=ev.device, choices=["auto", "cpu", "cuda"], help="auto: CUDA when present")
+
+    p = sub.add_parser(
         "stages",
         help="list registered stages and their parameters",
         description="List registered stages with parameters and defaults.",
@@ -427,6 +511,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"jingxuan: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a full disk or read-only folder under any command (report, train-quality ...)
+        from pipeline.disk import output_error
+
+        err = output_error(e, os.getcwd())
+        if err is None or args.debug:
+            raise
+        print(f"jingxuan: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("jingxuan: interrupted", file=sys.stderr)

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.io import arrow, parquet
-from pipeline.io.files import READ_STAGE, REJECTED_TEXT_CHARS, InputError, InputFile
+from pipeline.io.files import READ_STAGE, REJECTED_TEXT_CHARS, InputError, InputFile, refuse_reserved
 from pipeline.io.provenance import add_provenance_columns
 from pipeline.io.remote import first_line
 from stages.core.arrow import concat_batches
@@ -20,12 +20,15 @@ if TYPE_CHECKING:
     from pipeline.config import InputConfig
 
 
-def columnar_batches(f: InputFile, batch_size: int) -> Iterator[pa.RecordBatch]:
+def columnar_batches(
+    f: InputFile, batch_size: int, start: int = 0, stop: int | None = None
+) -> Iterator[pa.RecordBatch]:
+    """The file's batches, or those of row groups / record batches `start:stop` (a shard)."""
     try:
         if f.format == "parquet":
-            yield from parquet.batches(f.path, batch_size)
+            yield from parquet.batches(f.path, batch_size, start, stop)
         else:
-            yield from arrow.batches(f.path, f.format)
+            yield from arrow.batches(f.path, f.format, start, stop)
     except (pa.ArrowInvalid, OSError) as e:
         raise InputError(f"{f.path}: cannot read as {f.format}: {first_line(e)}") from None
 
@@ -52,6 +55,7 @@ def check_columns(path: str, fmt: str, inp: InputConfig) -> None:
                 f"{path}: has a column {key!r} besides input.{key}_field {field!r}; "
                 f"rename it or set input.{key}_field: {key}"
             )
+    refuse_reserved(path, names)
 
 
 def rebatch(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[pa.RecordBatch]:

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 import pyarrow as pa
 
 from pipeline.io.decoding import UTF8_BOM, open_bytes
-from pipeline.io.files import READ_STAGE, REJECTED_TEXT_CHARS, InputError, InputFile
+from pipeline.io.files import READ_STAGE, REJECTED_TEXT_CHARS, InputError, InputFile, refuse_reserved
 from pipeline.io.provenance import add_provenance_rows
 from stages.core.arrow import set_column
 from stages.core.ledger import rejected_batch
+from stages.core.shards import json_text
 
 if TYPE_CHECKING:
     from pipeline.config import InputConfig
@@ -28,12 +29,13 @@ def check_jsonl_field(path: str, compression: str | None, encoding: str, field: 
     seen: dict[str, None] = {}
     objects = 0
     with open_bytes(path, compression) as f:
-        for raw in itertools.islice(f, lines):
+        for lineno, raw in enumerate(itertools.islice(f, lines), 1):
             try:
                 obj = orjson.loads(raw.decode(encoding))
             except (UnicodeDecodeError, orjson.JSONDecodeError):
                 continue  # malformed lines are the reader's business
             if isinstance(obj, dict):
+                refuse_reserved(f"{path}:{lineno}", obj)
                 if field in obj:
                     return
                 objects += 1
@@ -64,8 +66,9 @@ class _JsonlBatch:
 
 
 def read_jsonl(
-    f: InputFile, inp: InputConfig, batch_size: int
+    f: InputFile, inp: InputConfig, batch_size: int, fh: BinaryIO | None = None, line0: int = 0
 ) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch | None]]:
+    """The whole file, or (a shard of it) the lines of the open stream `fh`, the first being line `line0`."""
     text_field, id_field = inp.text_field, inp.id_field
     max_chars = inp.max_doc_chars
     clashes = [(k, field) for k, field in (("text", text_field), ("id", id_field)) if k != field]
@@ -76,12 +79,12 @@ def read_jsonl(
     JSONDecodeError = orjson.JSONDecodeError
     acc = _JsonlBatch()
     try:
-        fh = open_bytes(f.path, f.compression)
+        fh = fh or open_bytes(f.path, f.compression)
     except OSError as e:
         raise InputError(f"{f.path}: cannot read: {e.strerror or e}") from None
     with fh:
-        lineno = -1
-        first = True
+        lineno = line0 - 1
+        first = line0 == 0
         try:
             for raw in fh:
                 lineno += 1
@@ -200,11 +203,12 @@ def _head(raw: bytes, encoding: str) -> str:
 def _flush_jsonl(acc: _JsonlBatch, f: InputFile) -> tuple[pa.RecordBatch, pa.RecordBatch | None]:
     names: dict[str, None] = {}
     seen_shapes: set[tuple[str, ...]] = set()
-    for r in acc.rows:
+    for r, line in zip(acc.rows, acc.lines, strict=True):
         shape = tuple(r)
         if shape not in seen_shapes:
             seen_shapes.add(shape)
             names.update(dict.fromkeys(shape))
+            refuse_reserved(f"{f.path}:{line + 1}", shape)
     arrays = [pa.array(acc.ids, pa.string()), pa.array(acc.texts, pa.string())]
     fields = ["id", "text"]
     for name in names:
@@ -225,13 +229,7 @@ def _column(values: list[Any]) -> pa.Array:
     try:
         return pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        return pa.array(
-            [
-                v if v is None or type(v) is str else orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode()
-                for v in values
-            ],
-            pa.string(),
-        )
+        return json_text(values)
 
 
 def count_rows(f: InputFile) -> int:

@@ -10,7 +10,8 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from stages.base import Filter
-from stages.quality._codepoints import BRACKET, DIGIT, SPACE, SYMBOL, codepoints, safe_ratio
+from stages.charclass import BRACKET, DIGIT, SPACE, SYMBOL
+from stages.quality._codepoints import codepoints, safe_ratio
 from stages.quality._rules import above, below, first_reason, per_doc, signal, split_lines, split_units, with_signals
 
 # A line "ends a sentence" when its last character is one of these. Chinese full stops, exclamation and
