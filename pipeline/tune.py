@@ -10,9 +10,9 @@ decide cheaply").
 A proposal holds on every good group, not on their pool: for each threshold, `limit` is the strictest value
 at which *each* good group loses at most `max_loss` to that rule alone. A threshold that drops more than that
 of some good group is loosened to `limit`, unless that lets a bad document back in: then it is reported as
-a conflict between the labels and left for a person. Tightening is off by default: leave-one-source-out on the shared
-corpora (bench/quality_eval.py --loso, docs/zh_web.md) showed that thresholds tightened to the edge of the
-labelled good sources drop the good text those sources lack (every labelled Wikipedia passage, abstract and
+a conflict between the labels and left for a person. Tightening is off by default: leave-one-source-out on
+the shared corpora (bench/quality_eval.py --loso, docs/zh_web.md) showed that thresholds tightened to the
+edge of the labelled good sources drop the good text those sources lack (every labelled Wikipedia passage, abstract and
 news article is one line, so `min_mean_line_len` was pulled to 46 and every converted-PDF document went),
 while the bad pages kept fell by almost nothing. With `tighten`, a threshold looser than `limit` moves to it
 when that drops ≥ 5% more of the bad documents and the limit is not a value many good documents share. The
