@@ -283,8 +283,9 @@ def grouped(map_fn: MapFn, max_tasks: int) -> MapFn:
     def mapped(fn: Callable, items: list, label: str = "") -> list:
         if len(items) <= max_tasks:
             return map_fn(fn, items, label=label)
-        size = -(-len(items) // max_tasks)
-        chunks = [items[i : i + size] for i in range(0, len(items), size)]
+        q, r = divmod(len(items), max_tasks)  # sizes differ by at most one, bigger first: balanced on the pool
+        bounds = list(itertools.accumulate([q + (j < r) for j in range(max_tasks)], initial=0))
+        chunks = [items[a:b] for a, b in itertools.pairwise(bounds)]
         return [r for part in map_fn(functools.partial(_each, fn), chunks, label=label) for r in part]
 
     return mapped
