@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline.card import CARD_NAME, dataset_card
 from pipeline.config import RunConfig, StageSpec
 from pipeline.disk import writing
 from pipeline.faults import checkpoint
@@ -514,7 +515,9 @@ def _execute(cfg: RunConfig, map_fn: MapFn, engine: str, prepared: Prepared | No
             total += 1
     stats.check()
     checkpoint("finalize")
-    written = write_dataset([str(s) for s in sources], paths.data, cfg.output.max_shard_docs)
+    final = [str(s) for s in sources]
+    card = {CARD_NAME: dataset_card(cfg, stats, inputs, final)}
+    written = write_dataset(final, paths.data, cfg.output.max_shard_docs, extra_files=card)
     if cfg.output.parquet:
         write_parquet_dataset([str(s) for s in sources], os.path.join(paths.root, "parquet"))
     rejected_rows = _ledger_rows(paths.rejected, ledger)
