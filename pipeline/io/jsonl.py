@@ -75,9 +75,8 @@ def read_jsonl(
     clashes = [(k, field) for k, field in (("text", text_field), ("id", id_field)) if k != field]
     prefix = f.id_prefix()
     src = f.source
-    legacy = line_encoding(f.encoding)
-    legacy = None if legacy == "utf-8" else legacy  # GB18030 or Big5: lines are decoded before parsing
-    invalid = "invalid_" + (legacy or "utf-8").removesuffix("hkscs")  # read.invalid_gb18030, read.invalid_big5
+    legacy = None if line_encoding(f.encoding) == "utf-8" else f.encoding  # GB18030, Big5: decoded before parsing
+    invalid = f"invalid_{legacy.removesuffix('hkscs')}" if legacy else ""  # invalid_gb18030, invalid_big5
     loads = orjson.loads
     JSONDecodeError = orjson.JSONDecodeError
     acc = _JsonlBatch()
@@ -242,7 +241,7 @@ def _column(values: list[Any]) -> pa.Array:
 def count_rows(f: InputFile) -> int:
     """Non-empty lines, counted without parsing (for `jingxuan plan`)."""
     rows, last = 0, b"\n"
-    if f.encoding.startswith("utf-16"):
+    if line_encoding(f.encoding) != f.encoding:  # UTF-16
         with open_lines(f.path, f.compression, f.encoding) as lines:
             return sum(1 for line in lines if line.strip())
     with open_bytes(f.path, f.compression) as fh:
