@@ -45,8 +45,8 @@ from stages.core.ledger import REJECTED_SCHEMA, rejected_batch
 from stages.core.partitions import partitions
 from stages.core.shards import ShardWriter, read_shard, shard_rows, shard_schema, write_parquet
 from stages.core.stats import StageStats
-from stages.dedup.common import link_or_copy, read_table, write_table
-from stages.dedup.exact import BYTES_PER_ROW, MIN_BUCKETS, BucketItem, _bucket_pass, _index_files
+from stages.dedup.common import link_or_copy, read_table
+from stages.dedup.exact import BYTES_PER_ROW, MIN_BUCKETS, BucketItem, _bucket_pass, _index_files, write_buckets
 from stages.dedup.index import DedupIndex
 
 REASON = "too_little_left"
@@ -119,14 +119,7 @@ def _key_pass(item: KeyItem) -> dict:
         )
         row += len(lines)
     table = pa.concat_tables(parts) if parts else None
-    written = []
-    for b in range(item.buckets):
-        if table is None or not table.num_rows:
-            continue
-        part = table.filter(pa.array(table.column("hi").to_numpy() % np.uint64(item.buckets) == b))
-        if part.num_rows:
-            write_table(os.path.join(item.dir, f"s{item.no:05d}-b{b:04d}.arrow"), part)
-            written.append(b)
+    written = write_buckets(table, item.buckets, item.dir, item.no)
     return {"paragraphs": 0 if table is None else table.num_rows, "buckets": written}
 
 

@@ -115,3 +115,22 @@ def test_text_holding_the_split_marker(tmp_path):
     docs = ["\n".join([BODY[0], NOTICE]), "\x1f".join([BODY[1], "x"]) + "\n" + NOTICE]
     r = run_global(ParagraphDedup(min_chars_left=10), [make_batch(docs, ["a", "b"])], str(tmp_path))
     assert _texts(read_all(r.shards))["b"] == "\x1f".join([BODY[1], "x"]) + "\n"
+
+
+def test_tiny_budget_many_buckets_identical_output(tmp_path):
+    import random
+
+    rng = random.Random(5)
+    lines = [
+        f"{i}号" + "".join(chr(0x4E00 + rng.randrange(800)) for _ in range(rng.randrange(10, 30))) for i in range(60)
+    ]
+    shards = []
+    for s in range(4):  # documents sharing lines within and across shards; some left too short
+        docs = ["\n".join(rng.sample(lines, rng.randrange(1, 5))) for _ in range(40)]
+        shards.append(make_batch(docs, [f"s{s}-{i}" for i in range(len(docs))]))
+    big = run_global(ParagraphDedup(min_chars_left=20), shards, str(tmp_path / "big"), memory_budget_mb=1e6)
+    tiny = run_global(ParagraphDedup(min_chars_left=20, memory_budget_mb=0.005), shards, str(tmp_path / "tiny"))
+    assert big.report["buckets"] == 4 and tiny.report["buckets"] >= 16
+    assert big.stats.counters["paragraphs_removed.repeated_across_documents"] > 100 and big.stats.docs_rejected
+    assert [Path(p).read_bytes() for p in tiny.shards] == [Path(p).read_bytes() for p in big.shards]
+    assert [Path(p).read_bytes() for p in tiny.rejected] == [Path(p).read_bytes() for p in big.rejected]
