@@ -24,9 +24,18 @@ def command(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
 def _user_errors() -> tuple[type[BaseException], ...]:
     from pipeline.config import ConfigError
     from pipeline.io import InputError
+    from pipeline.outdir import OutputFolderError
     from stages.registry import UnknownStageError
 
-    return (ConfigError, InputError, UnknownStageError, FileNotFoundError, NotADirectoryError, FileExistsError)
+    return (
+        ConfigError,
+        InputError,
+        OutputFolderError,
+        UnknownStageError,
+        FileNotFoundError,
+        NotADirectoryError,
+        FileExistsError,
+    )
 
 
 # -- run ----------------------------------------------------------------------------------------------------
@@ -57,11 +66,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
             from pipeline.flows import run_flow
 
-            result = run_flow(cfg, progress)
+            result = run_flow(cfg, progress, force=args.force)
         else:
             from pipeline.runner import run_local
 
-            result = run_local(cfg, progress)
+            result = run_local(cfg, progress, force=args.force)
     if result is None:
         print(f"nothing new to curate: every input file is already in a version under {cfg.run_dir}")
         return 0
@@ -298,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--verbose", action="store_true", help="show Prefect's logs")
     p.add_argument("--dry-run", action="store_true", help="validate, list inputs and estimate size; run nothing")
+    p.add_argument("--force", action="store_true", help="replace an output folder that holds another config's run")
 
     p = sub.add_parser(
         "schedule",

@@ -19,7 +19,7 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.futures import as_completed  # noqa: E402
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # noqa: E402
 
-from pipeline import io, runner  # noqa: E402
+from pipeline import io, runner, stop  # noqa: E402
 from pipeline.config import ConfigError, ExecutionConfig, RunConfig  # noqa: E402
 from stages.stats import ConservationError  # noqa: E402
 
@@ -50,7 +50,8 @@ def prefect_map(fn: Callable[[Any], Any], items: list, label: str = "") -> list:
     """`runner.MapFn` on Prefect tasks: one task run per item, named after the segment or pass."""
     named = call.with_options(name=label or getattr(fn, "__name__", "task"))
     futures = [named.submit(fn, item) for item in items]
-    for done, _ in enumerate(as_completed(futures), 1):
+    for done, f in enumerate(as_completed(futures), 1):
+        f.result()  # a failed task (after its retries) ends the map at once and is never counted as done
         if _progress is not None:
             _progress(label, done, len(futures))
     return [f.result() for f in futures]
@@ -58,7 +59,7 @@ def prefect_map(fn: Callable[[Any], Any], items: list, label: str = "") -> list:
 
 def make_task_runner(ex: ExecutionConfig):
     if ex.task_runner == "process":
-        return ProcessPoolTaskRunner(max_workers=ex.workers)
+        return ProcessPoolTaskRunner(max_workers=ex.workers, initializer=stop.worker_init, initargs=(os.getpid(),))
     if ex.task_runner in ("thread", "sequential"):
         return ThreadPoolTaskRunner(max_workers=1 if ex.task_runner == "sequential" else ex.workers)
     from prefect_dask import DaskTaskRunner
@@ -79,16 +80,16 @@ def make_task_runner(ex: ExecutionConfig):
 
 
 @flow(name="jingxuan-curate", persist_result=False)
-def curate(config: RunConfig) -> runner.RunResult | None:
+def curate(config: RunConfig, force: bool = False) -> runner.RunResult | None:
     """Entry flow (also the deployment's entrypoint): the run itself is a subflow whose task runner
     (process pool or Dask) comes from the config, so one deployment serves every executor."""
     _share_api_url()
-    return curate_shards.with_options(task_runner=make_task_runner(config.execution))(config)
+    return curate_shards.with_options(task_runner=make_task_runner(config.execution))(config, force)
 
 
 @flow(name="jingxuan-shards", persist_result=False)
-def curate_shards(config: RunConfig) -> runner.RunResult | None:
-    result = runner.execute(config, prefect_map, engine=f"prefect-{config.execution.task_runner}")
+def curate_shards(config: RunConfig, force: bool = False) -> runner.RunResult | None:
+    result = runner.execute(config, prefect_map, engine=f"prefect-{config.execution.task_runner}", force=force)
     if result is not None:
         _artifacts(result)
     return result
@@ -117,11 +118,11 @@ def _artifacts(result: runner.RunResult) -> None:
     )
 
 
-def run_flow(cfg: RunConfig, progress: runner.Progress | None = None) -> runner.RunResult | None:
+def run_flow(cfg: RunConfig, progress: runner.Progress | None = None, force: bool = False) -> runner.RunResult | None:
     global _progress
     _progress = progress
     try:
-        return curate.with_options(flow_run_name=cfg.name)(cfg)
+        return curate.with_options(flow_run_name=cfg.name)(cfg, force)
     finally:
         _progress = None
 

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline import io
+from pipeline import io, outdir, stop
 from pipeline.config import RunConfig, StageSpec
 from pipeline.faults import checkpoint
 from pipeline.shards import TMP_SUFFIX, ShardWriter, read_json, read_shard, shard_schema, write_json
@@ -270,6 +270,7 @@ def run_global_segment(
     shards: list[str],
     upstream_key: str,
     map_fn: MapFn,
+    run_id: str = "",
 ) -> tuple[dict[str, Any], bool]:
     """Run (or skip, when its completion marker matches) one global stage. Returns its completion record
     (key, output shards, ledger parts, stats, report) and whether it was already done."""
@@ -303,6 +304,7 @@ def run_global_segment(
         keep_rejected_text=cfg.output.keep_rejected_text,
         batch_size=cfg.execution.batch_size,
         memory_budget_mb=cfg.execution.memory_budget_mb,
+        run_id=run_id,
     )
     os.makedirs(ctx.index_dir, exist_ok=True)
     t0 = time.perf_counter()
@@ -377,19 +379,31 @@ class RunResult:
         return summary_text(self)
 
 
-def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult | None:
+def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local", force: bool = False) -> RunResult | None:
     """Plan, run every segment through `map_fn`, write data/, stats.json and manifest.json, check counts.
 
-    Returns None when `output.mode: versions` finds no input that earlier versions have not curated."""
+    The output folder is claimed first (`pipeline.outdir`: marker, lock, no inputs inside); `force` replaces a
+    folder that holds another config's output. manifest.json says `running` until the run ends `complete`,
+    `failed` or `interrupted`. Returns None when `output.mode: versions` finds no input that earlier versions
+    have not curated."""
     t0 = time.perf_counter()
     inputs = io.list_inputs(cfg)
     if not inputs:
         raise io.InputError(f"input.paths {cfg.input.paths}: no input files found")
+    held = outdir.claim(cfg.run_dir, cfg.name, cfg.config_hash(), [f.path for f in inputs], force)
+    try:
+        return _execute(cfg, map_fn, engine, inputs, held, t0)
+    finally:
+        held.release()
+
+
+def _execute(
+    cfg: RunConfig, map_fn: MapFn, engine: str, inputs: list[io.InputFile], held: outdir.Claim, t0: float
+) -> RunResult | None:
     version = None
     if cfg.output.mode in ("versions", "append"):
         from pipeline import versions
 
-        os.makedirs(cfg.run_dir, exist_ok=True)
         version = versions.plan(cfg.run_dir, cfg.config_hash(), inputs)
         if version is None:
             return None
@@ -402,7 +416,33 @@ def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult |
     if version is not None:
         manifest["version"] = version.version
     write_json(paths.manifest, manifest, sort_keys=False)
+    with stop.stop_on_signals(paths.manifest):
+        try:
+            result = _run(cfg, map_fn, paths, index_root, inputs, held.run_id(paths.root), manifest, t0)
+            if version is not None:
+                if cfg.output.mode == "append":
+                    versions.publish_appended(cfg.run_dir, extra=version.version)
+                versions.complete(cfg.run_dir, version.version, result.data_rows, result.rejected_rows)
+        except BaseException as e:
+            status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            stop.mark(paths.manifest, status, reason)
+            if version is not None:
+                versions.fail(cfg.run_dir, version.version, reason)
+            raise
+    return result
 
+
+def _run(
+    cfg: RunConfig,
+    map_fn: MapFn,
+    paths: RunPaths,
+    index_root: str,
+    inputs: list[io.InputFile],
+    run_id: str,
+    manifest: dict[str, Any],
+    t0: float,
+) -> RunResult:
     stats = RunStats({READ: StageStats(), **{s.key: StageStats() for s in cfg.stages}})
     reports: dict[str, Any] = {}
     shard_states: list[dict[str, Any]] = []
@@ -427,7 +467,9 @@ def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult |
             source_keys = [r["key"] for r in results]
         else:
             upstream = _hash(*source_keys)
-            done, was_done = run_global_segment(cfg, paths, index_root, seg, list(sources), upstream, map_fn)
+            done, was_done = run_global_segment(
+                cfg, paths, index_root, seg, list(sources), upstream, map_fn, run_id=run_id
+            )
             skipped += was_done
             stats.add(seg.specs[0].key, StageStats.from_dict(done["stats"]))
             reports[seg.specs[0].key] = done["report"]
@@ -458,10 +500,6 @@ def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult |
     from pipeline.report import write_report
 
     write_report(paths.root)
-    if version is not None:
-        versions.complete(cfg.run_dir, version.version, result.data_rows, result.rejected_rows)
-        if cfg.output.mode == "append":
-            versions.publish_appended(cfg.run_dir)
     return result
 
 
@@ -537,7 +575,9 @@ class LocalMap:
 
     def __enter__(self) -> LocalMap:
         if self.kind == "process":
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=get_context("spawn"), initializer=stop.worker_init, initargs=(os.getpid(),)
+            )
         elif self.kind == "thread":
             self._pool = ThreadPoolExecutor(self.workers)
         return self
@@ -557,7 +597,8 @@ class LocalMap:
         futures = [self._pool.submit(fn, item) for item in items]
         from concurrent.futures import as_completed
 
-        for done, _ in enumerate(as_completed(futures), 1):
+        for done, f in enumerate(as_completed(futures), 1):
+            f.result()  # a failed task ends the map at once and is never counted as done
             self._report(label, done, total)
         return [f.result() for f in futures]
 
@@ -566,8 +607,8 @@ class LocalMap:
             self.progress(label, done, total)
 
 
-def run_local(cfg: RunConfig, progress: Progress | None = None) -> RunResult | None:
+def run_local(cfg: RunConfig, progress: Progress | None = None, force: bool = False) -> RunResult | None:
     """Run without Prefect (no API server): for quick iteration and most tests."""
     kind = cfg.execution.task_runner if cfg.execution.task_runner != "dask" else "process"
     with LocalMap(kind, cfg.execution.workers, progress) as map_fn:
-        return execute(cfg, map_fn, engine=f"local-{kind}")
+        return execute(cfg, map_fn, engine=f"local-{kind}", force=force)

@@ -253,6 +253,7 @@ class GlobalContext:
     keep_rejected_text: bool = True
     batch_size: int = 2000
     memory_budget_mb: int = 2048
+    run_id: str = ""  # identity of this run, stable when its folder is moved or copied (persistent indexes)
 
 
 @dataclass

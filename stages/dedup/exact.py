@@ -190,11 +190,11 @@ class ExactDedup(GlobalStage):
         t_start = time.perf_counter()
         stage = self.name
         params = {"stage": self.name, "key_definition": KEY_DEFINITION}
-        run_key = (os.path.abspath(ctx.run_dir), ctx.stage_key)
         index = DedupIndex(self.index_dir or ctx.index_dir, PARAM_KEYS) if self.incremental else None
         if index is not None:
             index.check_params(params)  # fail before any work
-        segments = index.segments(exclude=run_key) if index is not None else []
+            owner = index.owner(ctx.run_dir, ctx.stage_key, ctx.run_id)
+        segments = index.segments(exclude=owner) if index is not None else []
         n_index = sum(sum(m["parts"]) for _, m in segments)
         n_docs = sum(shard_rows(s) for s in shards)
         buckets = self.buckets or 1 << (max(4, math.ceil((n_docs + n_index) / _ROWS_PER_BUCKET)) - 1).bit_length()
@@ -250,8 +250,7 @@ class ExactDedup(GlobalStage):
         added = [int(r["added"]) for r in res2]
         if index is not None:
             index.write_params(params)
-            meta = {"run": run_name, "run_dir": run_key[0], "stage_key": ctx.stage_key, "buckets": buckets}
-            index.commit_segment(seg_dir, meta | {"parts": added})
+            index.commit_segment(seg_dir, {"run": run_name, "buckets": buckets, "parts": added}, owner)
         stats = StageStats()
         for r in res3:
             stats = stats + StageStats.from_dict(r)
