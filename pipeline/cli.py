@@ -59,7 +59,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not (args.verbose or args.debug):
         # Prefect logs a failed flow's traceback at ERROR; this command prints the one-line reason itself
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
-    with _progress_bar(enabled=not args.quiet) as progress:
+    from pipeline.stop import stop_on_signals
+
+    with stop_on_signals(None), _progress_bar(enabled=not args.quiet) as progress:
         if cfg.execution.engine == "prefect":
             print(
                 "starting the Prefect flow (a local API server starts first; ~20-40 s the first time)", file=sys.stderr

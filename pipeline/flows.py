@@ -49,7 +49,8 @@ def call(fn: Callable[[Any], Any], item: Any) -> Any:
 def prefect_map(fn: Callable[[Any], Any], items: list, label: str = "") -> list:
     """`runner.MapFn` on Prefect tasks: one task run per item, named after the segment or pass."""
     named = call.with_options(name=label or getattr(fn, "__name__", "task"))
-    futures = [named.submit(fn, item) for item in items]
+    with stop.workers_spared():
+        futures = [named.submit(fn, item) for item in items]
     for done, f in enumerate(as_completed(futures), 1):
         f.result()  # a failed task (after its retries) ends the map at once and is never counted as done
         if _progress is not None:

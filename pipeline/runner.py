@@ -594,7 +594,8 @@ class LocalMap:
                 results.append(fn(item))
                 self._report(label, i + 1, total)
             return results
-        futures = [self._pool.submit(fn, item) for item in items]
+        with stop.workers_spared():
+            futures = [self._pool.submit(fn, item) for item in items]
         from concurrent.futures import as_completed
 
         for done, f in enumerate(as_completed(futures), 1):

@@ -28,8 +28,9 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextlib.contextmanager
-def stop_on_signals(manifest_path: str) -> Iterator[None]:
-    """While the block runs (in the main thread), SIGINT/SIGTERM end the run as described above."""
+def stop_on_signals(manifest_path: str | None) -> Iterator[None]:
+    """While the block runs (in the main thread), SIGINT/SIGTERM end the run as described above. Without a
+    manifest (before a run has one: the Prefect server starting, inputs being listed) nothing is recorded."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -60,7 +61,8 @@ def _stop(manifest_path: str, signum: int) -> None:
     for s in SIGNALS:
         signal.signal(s, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the stop itself
     kill_children()
-    mark(manifest_path, "interrupted", f"stopped by {name}")
+    if manifest_path is not None:
+        mark(manifest_path, "interrupted", f"stopped by {name}")
     sys.stdout.flush()
     print(f"jingxuan: interrupted by {name}; run the same command again to resume", file=sys.stderr, flush=True)
     os._exit(128 + signum)
@@ -76,6 +78,21 @@ def kill_children(timeout: float = 5.0) -> None:
         with contextlib.suppress(psutil.Error):
             child.kill()
     psutil.wait_procs(children, timeout=timeout)
+
+
+@contextlib.contextmanager
+def workers_spared() -> Iterator[None]:
+    """Block SIGINT in this thread while it submits tasks: processes and threads started meanwhile (pool workers,
+    Prefect's submitting threads) inherit the mask, so a Ctrl-C cannot hit a worker still importing, before its
+    initializer runs. A SIGINT that arrives meanwhile is delivered when the block ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def worker_init(parent_pid: int) -> None:
