@@ -37,7 +37,7 @@ def make_corpus(n: int, max_chars: int, out: str) -> tuple[int, int]:
     import orjson
     import pyarrow as pa
 
-    from pipeline.shards import write_shard
+    from stages.core.shards import write_shard
 
     base = []
     for path in sorted(glob.glob(str(SHARED / "corpora" / "docs" / "*.jsonl"))):
@@ -85,7 +85,7 @@ def run_in_memory(shards: list[str], tmp: str) -> dict:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from pipeline.shards import read_shard, write_shard
+    from stages.core.shards import read_shard, write_shard
     from stages.curriculum import signals as sig
     from stages.curriculum.stage import DEFAULT_SIGNALS
 

@@ -23,8 +23,8 @@ import pyarrow as pa
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from pipeline.report.phases import phase_table  # noqa: E402
 from stages.curriculum import Curriculum  # noqa: E402
-from stages.curriculum.report import phase_table  # noqa: E402
 from stages.curriculum.stage import spearman_matrix  # noqa: E402
 from stages.testing import read_all, run_global  # noqa: E402
 

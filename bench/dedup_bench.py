@@ -125,7 +125,7 @@ def worker_jingxuan(corpus: str, work: str, shards: int) -> dict:
 
     import stages.dedup.minhash
     import stages.testing  # noqa: F401
-    from pipeline.shards import write_shard
+    from stages.core.shards import write_shard
 
     pa.array(["warm-up"])  # pyarrow imports pandas on its first conversion from Python objects: an import
 

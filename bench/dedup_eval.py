@@ -137,7 +137,7 @@ def write_jsonl(docs: list[dict], path: str) -> None:
 
 def score(docs: list[dict], truth: dict, drops: dict[str, str], ngram: int = 5) -> dict:
     """Precision/recall of `drops` {dropped id: matched id} against the planted truth."""
-    from stages.dedup.inspect import true_jaccard
+    from pipeline.report.dedup_inspect import true_jaccard
 
     text = {d["id"]: d["text"] for d in docs}
     family = {i: orig for i, (orig, _) in truth.items()}
@@ -178,7 +178,7 @@ def write_shards(ids: list[str], texts: list[str], directory: str, n_shards: int
     """`n_shards` input shards (Arrow IPC stream) of consecutive documents, as the pipeline hands them over."""
     import pyarrow as pa
 
-    from pipeline.shards import write_shard
+    from stages.core.shards import write_shard
 
     paths = []
     for s in range(n_shards):

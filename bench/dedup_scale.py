@@ -30,7 +30,7 @@ SHARD_DOCS = 50_000
 def make_shards(n: int, out_dir: str, seed: int = 0) -> list[str]:
     import pyarrow as pa
 
-    from pipeline.shards import write_shard
+    from stages.core.shards import write_shard
 
     rng = random.Random(seed)
     base = []

@@ -25,7 +25,8 @@ import pyarrow.json as pj
 import zstandard
 
 from pipeline.config import validate_config
-from pipeline.io import list_inputs, read_input
+from pipeline.io.listing import list_inputs
+from pipeline.io.reading import read_input
 from stages.base import Filter
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,8 +83,8 @@ def main() -> None:
 
             def go():
                 docs = rej = 0
-                for inp in list_inputs(cfg):
-                    for d, r in read_input(inp, cfg):
+                for inp in list_inputs(cfg.input, cfg.synthetic, cfg.resolve):
+                    for d, r in read_input(inp, cfg.input, cfg.execution.batch_size):
                         docs += d.num_rows
                         rej += 0 if r is None else r.num_rows
                 return docs, rej
@@ -104,7 +105,8 @@ def main() -> None:
             return sum(pj.read_json(f).num_rows for f in files), 0
 
         def listing():
-            return len(list_inputs(cfg_for(str(DOCS / "*.jsonl"), args.batch_size))), 0
+            cfg = cfg_for(str(DOCS / "*.jsonl"), args.batch_size)
+            return len(list_inputs(cfg.input, cfg.synthetic, cfg.resolve)), 0
 
         rows = [
             ("read_input .jsonl", run_reader(str(DOCS / "*.jsonl"))),

@@ -28,8 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pipeline.signals import collect_signals  # noqa: E402
-from stages import registry  # noqa: E402
-from stages.base import Filter  # noqa: E402
+from stages.base import STAGES, Filter  # noqa: E402
 
 DOCS = REPO.parent / "shared" / "corpora" / "docs"
 PRE_STAGES = {"normalize", "langid", "lang_filter"}
@@ -60,7 +59,7 @@ def load_file(path: Path, half: str) -> pa.RecordBatch:
 def registered() -> dict:
     """All registered stages; if some unrelated stage module fails to import, only the ones this recipe uses."""
     try:
-        return registry.available()
+        return STAGES.available()
     except Exception as e:  # another stage module under construction must not stop the evaluation
         print(f"note: stage discovery failed ({e}); importing the recipe's modules only")
         import importlib
@@ -75,7 +74,7 @@ def registered() -> dict:
                 importlib.import_module(mod)
             except ImportError as err:
                 print(f"note: {mod}: {err}")
-        return dict(registry._REGISTRY)
+        return dict(STAGES._classes)
 
 
 def recipe_stages(config: Path, annotate: bool = False, quality_only: bool = False) -> list:

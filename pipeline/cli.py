@@ -23,9 +23,9 @@ def command(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from pipeline.config import ConfigError
-    from pipeline.io import InputError
+    from pipeline.io.files import InputError
     from pipeline.outdir import OutputFolderError
-    from stages.registry import UnknownStageError
+    from stages.base import UnknownStageError
 
     return (
         ConfigError,
@@ -82,10 +82,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def dry_run(cfg: Any) -> str:
     """What a run would read and do, without running a stage: inputs, estimated documents and size."""
-    from pipeline.io import estimate_rows, list_inputs
+    from pipeline.io.listing import list_inputs
+    from pipeline.io.reading import estimate_rows
     from pipeline.runner import segments
 
-    inputs = list_inputs(cfg)
+    inputs = list_inputs(cfg.input, cfg.synthetic, cfg.resolve)
     lines = [f"config ok: {cfg.name} (hash {cfg.config_hash()}), output {cfg.run_dir}", "", "inputs:"]
     total_rows = total_bytes = 0
     for f in inputs:
@@ -202,9 +203,9 @@ def _plain_progress(label: str, done: int, total: int) -> None:
 def cmd_stats(args: argparse.Namespace) -> int:
     import glob
 
-    from pipeline.shards import read_json
+    from pipeline.report.phases import phase_table
     from pipeline.signals import signal_table
-    from stages.curriculum.report import phase_table
+    from stages.core.atomic import read_json
 
     print(signal_table(args.run_dir))
     for path in sorted(glob.glob(os.path.join(args.run_dir, "curriculum*.json"))):
@@ -225,7 +226,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 @command
 def cmd_dedup_inspect(args: argparse.Namespace) -> int:
-    from stages.dedup.inspect import dedup_inspect
+    from pipeline.report.dedup_inspect import dedup_inspect
 
     print(dedup_inspect(args.run_dir, top=args.top, pairs=args.pairs))
     return 0
@@ -262,12 +263,12 @@ def cmd_train_quality(args: argparse.Namespace) -> int:
 
 @command
 def cmd_stages(args: argparse.Namespace) -> int:
-    from stages import registry
+    from stages.base import STAGES
 
     if args.doc:
-        print(stage_doc(registry.get(args.doc)))
+        print(stage_doc(STAGES.get(args.doc)))
         return 0
-    for name, cls in registry.available().items():
+    for name, cls in STAGES.available().items():
         params = ", ".join(f"{p}={_default(f)}" for p, f in cls.model_fields.items())
         print(f"{name:<24} {cls.kind:<7} v{cls.version}  {params}")
     return 0

@@ -12,8 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from stages import registry
-from stages.base import Stage
+from stages.base import STAGES, Stage, UnknownStageError
 
 
 class ConfigError(ValueError):
@@ -91,7 +90,7 @@ class StageSpec(BaseModel):
         return self.stage_class()(**self.params)
 
     def stage_class(self) -> type[Stage]:
-        return registry.get(self.ref or self.name)
+        return STAGES.get(self.ref or self.name)
 
 
 class RunConfig(_Strict):
@@ -198,8 +197,8 @@ def parse_stages(items: Any) -> list[StageSpec]:
         if not isinstance(params, dict):
             raise ValueError(f"stages[{i}].{name}: parameters must be a mapping, got {params!r}")
         try:
-            cls = registry.get(name)
-        except registry.UnknownStageError as e:
+            cls = STAGES.get(name)
+        except UnknownStageError as e:
             raise ValueError(f"stages[{i}]: {e}") from None
         try:
             stage = cls(**params)

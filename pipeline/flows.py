@@ -19,12 +19,13 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.futures import as_completed  # noqa: E402
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # noqa: E402
 
-from pipeline import io, runner, stop  # noqa: E402
+from pipeline import runner, stop  # noqa: E402
 from pipeline.config import ConfigError, ExecutionConfig, RunConfig  # noqa: E402
-from stages.stats import ConservationError  # noqa: E402
+from pipeline.io.files import InputError  # noqa: E402
+from stages.core.stats import ConservationError  # noqa: E402
 
 # Failures that a retry cannot fix: fail fast with the reason.
-DETERMINISTIC = (ConfigError, io.InputError, ConservationError, ValueError, TypeError, KeyError)
+DETERMINISTIC = (ConfigError, InputError, ConservationError, ValueError, TypeError, KeyError)
 
 _progress: runner.Progress | None = None
 

@@ -28,12 +28,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline import io, outdir, stop
+from pipeline import outdir, stop
 from pipeline.config import RunConfig, StageSpec
 from pipeline.faults import checkpoint
-from pipeline.shards import TMP_SUFFIX, ShardWriter, read_json, read_shard, shard_schema, write_json
-from stages.base import REJECTED_SCHEMA, GlobalContext, GlobalResult, GlobalStage, Stage, text_chars
-from stages.stats import ConservationError, RunStats, StageStats
+from pipeline.io.files import InputError, InputFile
+from pipeline.io.listing import list_inputs
+from pipeline.io.reading import read_input
+from pipeline.io.writer import write_dataset, write_parquet_dataset
+from stages.base import GlobalContext, GlobalResult, GlobalStage, Stage
+from stages.core.arrow import text_chars
+from stages.core.atomic import TMP_SUFFIX, atomic_path, read_json, write_json
+from stages.core.ledger import REJECTED_SCHEMA
+from stages.core.shards import ShardWriter, read_shard, shard_schema
+from stages.core.stats import ConservationError, RunStats, StageStats
 
 READ = "read"  # the stage key under which reading (malformed lines, missing text) is counted
 Progress = Callable[[str, int, int], None]  # label, done, total
@@ -134,7 +141,7 @@ class ShardTask:
     run_dir: str
     segment: Segment
     number: int
-    source: io.InputFile | str  # an input file (segment 0) or an upstream shard
+    source: InputFile | str  # an input file (segment 0) or an upstream shard
     source_key: str  # fingerprint of the input file or key of the upstream task
 
     @property
@@ -185,8 +192,8 @@ class RejectedSink:
 
 
 def _source_batches(task: ShardTask) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch | None]]:
-    if isinstance(task.source, io.InputFile):
-        yield from io.read_input(task.source, task.config)
+    if isinstance(task.source, InputFile):
+        yield from read_input(task.source, task.config.input, task.config.execution.batch_size)
     else:
         for b in read_shard(task.source):
             yield b, None
@@ -246,7 +253,7 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
         "key": task.key,
         "segment": task.segment.index,
         "number": task.number,
-        "source": task.source.path if isinstance(task.source, io.InputFile) else task.source,
+        "source": task.source.path if isinstance(task.source, InputFile) else task.source,
         "output": out_path,
         "rows": rows,
         "rejected": ledger,
@@ -326,8 +333,8 @@ def run_global_segment(
         ledger.append(dest)
     for name, src in result.files.items():
         dest = os.path.join(paths.root, name)
-        shutil.copyfile(src, dest + TMP_SUFFIX)
-        os.replace(dest + TMP_SUFFIX, dest)
+        with atomic_path(dest) as tmp:
+            shutil.copyfile(src, tmp)
     done = {
         "key": key,
         "shards": result.shards,
@@ -355,8 +362,8 @@ def _relabel_stage(src: str, dest: str, stage_key: str) -> None:
     table = pq.read_table(src, schema=REJECTED_SCHEMA)
     if table.num_rows and set(table.column("stage").unique().to_pylist()) != {stage_key}:
         table = table.set_column(1, "stage", pa.array([stage_key] * table.num_rows, pa.string()))
-    pq.write_table(table, dest + TMP_SUFFIX, compression="zstd")
-    os.replace(dest + TMP_SUFFIX, dest)
+    with atomic_path(dest) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
 
 
 # -- the whole run ------------------------------------------------------------------------------------------
@@ -387,9 +394,9 @@ def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local", force: bool = 
     `failed` or `interrupted`. Returns None when `output.mode: versions` finds no input that earlier versions
     have not curated."""
     t0 = time.perf_counter()
-    inputs = io.list_inputs(cfg)
+    inputs = list_inputs(cfg.input, cfg.synthetic, cfg.resolve)
     if not inputs:
-        raise io.InputError(f"input.paths {cfg.input.paths}: no input files found")
+        raise InputError(f"input.paths {cfg.input.paths}: no input files found")
     held = outdir.claim(cfg.run_dir, cfg.name, cfg.config_hash(), [f.path for f in inputs], force)
     try:
         return _execute(cfg, map_fn, engine, inputs, held, t0)
@@ -398,7 +405,7 @@ def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local", force: bool = 
 
 
 def _execute(
-    cfg: RunConfig, map_fn: MapFn, engine: str, inputs: list[io.InputFile], held: outdir.Claim, t0: float
+    cfg: RunConfig, map_fn: MapFn, engine: str, inputs: list[InputFile], held: outdir.Claim, t0: float
 ) -> RunResult | None:
     version = None
     if cfg.output.mode in ("versions", "append"):
@@ -438,7 +445,7 @@ def _run(
     map_fn: MapFn,
     paths: RunPaths,
     index_root: str,
-    inputs: list[io.InputFile],
+    inputs: list[InputFile],
     run_id: str,
     manifest: dict[str, Any],
     t0: float,
@@ -446,7 +453,7 @@ def _run(
     stats = RunStats({READ: StageStats(), **{s.key: StageStats() for s in cfg.stages}})
     reports: dict[str, Any] = {}
     shard_states: list[dict[str, Any]] = []
-    sources: list[io.InputFile | str] = list(inputs)
+    sources: list[InputFile | str] = list(inputs)
     source_keys = [f.fingerprint for f in inputs]
     ledger: list[str] = []  # this run's rejected/ parts; anything else there is left from another config
     skipped = total = 0
@@ -479,9 +486,9 @@ def _run(
             total += 1
     stats.check()
     checkpoint("finalize")
-    written = io.write_dataset([str(s) for s in sources], paths.data, cfg.output.max_shard_docs)
+    written = write_dataset([str(s) for s in sources], paths.data, cfg.output.max_shard_docs)
     if cfg.output.parquet:
-        io.write_parquet_dataset([str(s) for s in sources], os.path.join(paths.root, "parquet"))
+        write_parquet_dataset([str(s) for s in sources], os.path.join(paths.root, "parquet"))
     rejected_rows = _ledger_rows(paths.rejected, ledger)
     _check_totals(stats, written["rows"], rejected_rows)
     result = RunResult(
@@ -522,7 +529,7 @@ def _check_totals(stats: RunStats, data_rows: int, ledger_rows: int) -> None:
         raise ConservationError(f"docs_in={stats.docs_in} != docs_out={data_rows} + docs_rejected={ledger_rows}")
 
 
-def _manifest(cfg: RunConfig, inputs: list[io.InputFile], engine: str, status: str) -> dict[str, Any]:
+def _manifest(cfg: RunConfig, inputs: list[InputFile], engine: str, status: str) -> dict[str, Any]:
     return {
         "name": cfg.name,
         "status": status,

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.shards import read_json, write_json
+from stages.core.atomic import read_json, write_json
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.io import InputError, InputFile, fresh_dir, publish_dir, write_state
-from pipeline.shards import read_json, shard_schema, write_json
+from pipeline.io.files import InputError, InputFile
+from pipeline.io.writer import fresh_dir, publish_dir, write_state
+from stages.core.atomic import read_json, write_json
+from stages.core.shards import shard_schema
 
 LEDGER = "runs.json"
 

@@ -15,9 +15,11 @@ Three kinds:
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -26,55 +28,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict
 
-from stages.stats import StageStats
-
-REJECTED_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("stage", pa.string()),
-        ("reason", pa.string()),
-        ("detail", pa.string()),  # e.g. the id a duplicate matched, the benchmark item, the bad JSON position
-        ("text", pa.string()),
-    ]
-)
-
-
-def rejected_batch(
-    ids: pa.Array | Sequence[str],
-    stage: str,
-    reasons: pa.Array | Sequence[str],
-    details: pa.Array | Sequence[str | None] | None = None,
-    texts: pa.Array | Sequence[str | None] | None = None,
-) -> pa.RecordBatch:
-    """Build a ledger batch in the one schema every stage writes to `rejected/`."""
-    n = len(ids)
-    null = pa.nulls(n, pa.string())
-    return pa.RecordBatch.from_arrays(
-        [
-            pa.array(ids, pa.string()),
-            pa.array([stage] * n, pa.string()),
-            pa.array(reasons, pa.string()),
-            null if details is None else pa.array(details, pa.string()),
-            null if texts is None else pa.array(texts, pa.string()),
-        ],
-        schema=REJECTED_SCHEMA,
-    )
-
-
-def text_chars(batch: pa.RecordBatch) -> int:
-    """Characters (code points) in the batch's `text` column."""
-    if batch.num_rows == 0:
-        return 0
-    return int(pc.sum(pc.utf8_length(batch.column("text"))).as_py() or 0)
-
-
-def set_column(batch: pa.RecordBatch, name: str, values: pa.Array | np.ndarray | list) -> pa.RecordBatch:
-    """Add or replace a column, keeping the position of an existing one."""
-    arr = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values)
-    idx = batch.schema.get_field_index(name)
-    if idx >= 0:
-        return batch.set_column(idx, name, arr)
-    return batch.append_column(name, arr)
+from stages.core.arrow import text_chars
+from stages.core.ledger import rejected_batch
+from stages.core.registry import Registry, UnknownNameError
+from stages.core.stats import StageStats
 
 
 @dataclass
@@ -101,9 +58,7 @@ class Stage(BaseModel):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("name"):
-            from stages.registry import register
-
-            register(cls)
+            STAGES.register(cls)
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -131,6 +86,24 @@ class Stage(BaseModel):
 
     def params(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+class UnknownStageError(UnknownNameError):
+    """A stage name in a config that no module registers."""
+
+
+def _import_builtin_stages() -> None:
+    """Import every module under `stages/`, so each built-in stage registers itself."""
+    import stages
+
+    for mod in pkgutil.walk_packages(stages.__path__, prefix="stages."):
+        if not mod.name.startswith("stages.core") and mod.name.rsplit(".", 1)[-1] not in {"base", "testing"}:
+            importlib.import_module(mod.name)
+
+
+STAGES: Registry[type[Stage]] = Registry(
+    Stage, "stage", UnknownStageError, discover=_import_builtin_stages, entry_point_group="jingxuan.stages"
+)
 
 
 class Mapper(Stage):

@@ -57,9 +57,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
-from stages.base import Filter, StageOutput, rejected_batch, set_column, text_chars
+from stages.base import Filter, StageOutput
 from stages.chinese import fold
-from stages.stats import StageStats
+from stages.core.arrow import set_column, text_chars
+from stages.core.ledger import rejected_batch
+from stages.core.stats import StageStats
 
 log = logging.getLogger(__name__)
 

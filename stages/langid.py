@@ -41,7 +41,8 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from stages import script
-from stages.base import Filter, Mapper, set_column
+from stages.base import Filter, Mapper
+from stages.core.arrow import set_column
 
 UND = "und"
 CHINESE = frozenset({"zh", "wuu", "yue"})  # lid.176's Chinese labels

@@ -33,7 +33,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from stages.base import Mapper, set_column
+from stages.base import Mapper
+from stages.core.arrow import set_column
 
 PiiKind = Literal["id_card", "mobile", "email", "ip", "bank_card"]
 ALL_PII: tuple[str, ...] = ("id_card", "mobile", "email", "ip", "bank_card")

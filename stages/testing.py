@@ -53,7 +53,7 @@ def run_global(
     """Write each item as one input shard, run the stage, and check conservation."""
     import os
 
-    from pipeline.shards import write_shard
+    from stages.core.shards import write_shard
 
     paths = []
     for i, item in enumerate(shards):
@@ -68,7 +68,7 @@ def run_global(
 
 def read_all(paths: list[str]) -> pa.Table:
     """Concatenate shard files (in order) into one table, for assertions."""
-    from pipeline.shards import read_shard
+    from stages.core.shards import read_shard
 
     batches = [b for p in paths for b in read_shard(p)]
     return pa.Table.from_batches(batches) if batches else pa.table({"id": pa.array([], pa.string())})

@@ -4,7 +4,8 @@ Everything is inline (CSS, charts as SVG, no JavaScript or network fonts), so th
 archived beside the data, or opened on a machine with no internet. Only `manifest.json` is required; a
 section without its data says so. Modules: `run_data` reads the run directory, `thresholds` finds the
 configured thresholds per signal column, `markup` and `charts` are the HTML and SVG building blocks, the
-`sections_*` modules render one topic each, and `page` assembles and writes the file.
+`sections_*` modules render one topic each, and `page` assembles and writes the file. `dedup_inspect` and
+`phases` read a run directory for the `dedup-inspect` and `stats` commands.
 """
 
 from pipeline.report.page import REPORT_NAME, open_report, render_html, report_command, write_report

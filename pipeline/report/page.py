@@ -12,7 +12,7 @@ from pipeline.report.sections_data import section_language, section_signals
 from pipeline.report.sections_drops import section_examples, section_funnel, section_reasons
 from pipeline.report.sections_global import section_curriculum, section_dedup, section_synthetic
 from pipeline.report.sections_run import section_counters, section_manifest, section_overview, section_timing
-from pipeline.shards import TMP_SUFFIX
+from stages.core.atomic import atomic_path
 
 REPORT_NAME = "report.html"
 
@@ -93,10 +93,8 @@ def write_report(run_dir: str, sample_values: int = SAMPLE_VALUES) -> str:
     """Write `run_dir/report.html` (atomically) and return its path."""
     run = load_run(run_dir, sample_values)
     path = os.path.join(run_dir, REPORT_NAME)
-    tmp = path + TMP_SUFFIX
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write(render_html(run))
-    os.replace(tmp, path)
     return path
 
 

@@ -25,7 +25,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.report.thresholds import Threshold, signal_thresholds
-from pipeline.shards import read_json, read_shard, shard_schema
+from stages.core.atomic import read_json
+from stages.core.shards import read_shard, shard_schema
 
 SAMPLE_VALUES = 200_000  # numeric values per signal column read for histograms, at most
 EXAMPLES_PER_REASON = 3

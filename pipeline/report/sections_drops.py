@@ -8,7 +8,7 @@ from typing import Any
 from pipeline.report.charts import GRID_W, hbar_chart
 from pipeline.report.markup import Raw, Section, docs_label, empty_note, esc, html_table, pct
 from pipeline.report.run_data import EXAMPLES_PER_REASON, DataScan, LedgerScan, RunData
-from pipeline.shards import read_json
+from stages.core.atomic import read_json
 
 EXAMPLE_CHARS = 300
 EXAMPLE_LINES = 8

@@ -64,12 +64,12 @@ def is_number(v: Any) -> bool:
 
 def _stage_classes(stage_specs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any], type | None]]:
     """(key, params, class or None) per resolved stage; None for a user's stage not importable here."""
-    from stages import registry
+    from stages.base import STAGES
 
     out = []
     for spec in stage_specs:
         try:
-            cls = registry.get(spec.get("ref") or spec["name"])
+            cls = STAGES.get(spec.get("ref") or spec["name"])
         except Exception:
             cls = None
         out.append((spec.get("key") or spec.get("name", "?"), spec.get("resolved") or spec.get("params") or {}, cls))

@@ -12,24 +12,67 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.shards import conform, read_shard, write_shard
-from stages.base import set_column
+from stages.core.arrow import set_column
+from stages.core.shards import conform, read_shard, write_shard
 from stages.curriculum import signals as sig
 from stages.curriculum.plan import load_plan
 from stages.curriculum.sampling import SAMPLE_SALT, bottom_k, id_hash, read_table
+from stages.curriculum.schedules import get_schedule
 from stages.curriculum.scoring import columns, difficulty, key_and_stratum
-
-if TYPE_CHECKING:
-    from stages.curriculum.stage import Curriculum
+from stages.curriculum.settings import Needed, Settings
 
 INTERNAL = ("_key", "_stratum", "_u")  # working columns dropped from the output
 OUTPUT_BATCH_ROWS = 1000
+Pieces = list[tuple[str, list[int]]]  # (scatter file, its record batches to read)
+
+
+@dataclass(frozen=True)
+class SignalsItem:
+    settings: Settings
+    shard: str
+    index: int
+    work_dir: str
+    needed: Needed
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class ScatterItem:
+    settings: Settings
+    plan: str  # the pickled plan (normalisation, bucket bounds)
+    shard: str
+    side: str  # pass 1's signal file of this shard
+    out: str
+
+
+@dataclass(frozen=True)
+class BucketItem:
+    settings: Settings
+    bucket: int
+    pieces: Pieces
+    rank0: int  # global rank of the bucket's first row within its stratum
+    cuts: list[int]
+    phase_ids: list[int]
+    direct: bool  # write output shards (sorted, unmixed phases) rather than scatter again
+    subs: dict | None
+    out: str
+    report_column: str | None
+
+
+@dataclass(frozen=True)
+class PartItem:
+    settings: Settings
+    phase: int
+    sub: int
+    pieces: Pieces
+    out: str
+    report_column: str | None
 
 
 def _runs(sorted_values: np.ndarray) -> Iterator[tuple[int, int]]:
@@ -41,20 +84,19 @@ def _runs(sorted_values: np.ndarray) -> Iterator[tuple[int, int]]:
             yield int(lo), int(hi)
 
 
-def pass1_signals(item: dict) -> dict:
+def pass1_signals(item: SignalsItem) -> dict:
     """Signals of one shard into a side file, moments for z-score, and a bottom-k sample by id hash."""
-    stage: Curriculum = item["stage"]
-    needed = item["needed"]
-    base = os.path.join(item["work"], f"signals-{item['i']:05d}")
+    settings, needed = item.settings, item.needed
+    base = os.path.join(item.work_dir, f"signals-{item.index:05d}")
     side_batches = []
     rows = chars = nbytes = 0
-    for batch in read_shard(item["shard"]):
+    for batch in read_shard(item.shard):
         nbytes += batch.nbytes
-        for start in range(0, batch.num_rows, item["batch"]):
-            part = batch.slice(start, item["batch"])
-            values = sig.compute(part, needed["builtins"], stage.fold_script)
+        for start in range(0, batch.num_rows, item.batch_size):
+            part = batch.slice(start, item.batch_size)
+            values = sig.compute(part, list(needed.builtins), settings.fold_script)
             arrays = {sig.column_name(k): pa.array(v, pa.float64()) for k, v in values.items()}
-            for col in needed["columns"]:
+            for col in needed.columns:
                 idx = part.schema.get_field_index(col)
                 arrays[col] = part.column(idx) if idx >= 0 else pa.nulls(part.num_rows)
             lens = pc.utf8_length(pc.fill_null(part.column("text"), ""))
@@ -64,15 +106,15 @@ def pass1_signals(item: dict) -> dict:
             chars += int(pc.sum(lens).as_py() or 0)
         rows += batch.num_rows
     if not side_batches:  # an empty shard still has every signal column, so later passes can concatenate it
-        empty = {sig.column_name(k): pa.array([], pa.float64()) for k in needed["builtins"]}
-        empty |= {col: pa.array([], pa.float64()) for col in needed["columns"]}
+        empty = {sig.column_name(k): pa.array([], pa.float64()) for k in needed.builtins}
+        empty |= {col: pa.array([], pa.float64()) for col in needed.columns}
         side = pa.table({**empty, "_chars": pa.array([], pa.int64()), "_h": pa.array([], pa.uint64())})
     elif len({b.schema for b in side_batches}) == 1:
         side = pa.Table.from_batches(side_batches).combine_chunks()
     else:  # an optional column is all-null in some batches
         side = pa.concat_tables([pa.Table.from_batches([b]) for b in side_batches], promote_options="permissive")
     write_shard(base + ".arrow", side.to_batches() or [pa.RecordBatch.from_pylist([], schema=side.schema)])
-    sample = bottom_k(side, stage.sample_size)
+    sample = bottom_k(side, settings.sample_size)
     write_shard(base + ".sample.arrow", sample.to_batches(), schema=sample.schema)
     moments = {}
     cols = columns(side.drop_columns(["_h"]))
@@ -94,16 +136,16 @@ def pass1_signals(item: dict) -> dict:
     }
 
 
-def pass2_scatter(item: dict) -> dict:
+def pass2_scatter(item: ScatterItem) -> dict:
     """Difficulty and bucket of every row of one shard; rows written grouped by bucket into one IPC file."""
-    stage: Curriculum = item["stage"]
-    plan = load_plan(item["plan"])
-    schedule = stage.schedule_class()(stage)
-    side = read_table(item["side"])
+    settings = item.settings
+    plan = load_plan(item.plan)
+    schedule = get_schedule(settings.schedule)(settings)
+    side = read_table(item.side)
     cols = columns(side)
-    d = difficulty(stage, cols, plan["norm"])
+    d = difficulty(settings, cols, plan["norm"])
     cols["_difficulty"] = d
-    key, stratum = key_and_stratum(stage, schedule, cols, plan["prepared"])
+    key, stratum = key_and_stratum(settings, schedule, cols, plan["prepared"])
     bucket = np.empty(len(key), dtype=np.int64)
     for s, bounds in enumerate(plan["bounds"]):
         m = stratum == s
@@ -111,11 +153,11 @@ def pass2_scatter(item: dict) -> dict:
     counts = np.bincount(bucket, minlength=plan["n_buckets"]).astype(np.int64)
     sig_cols = [c for c in side.column_names if c.startswith("_sig_")]
     index: dict[int, list[int]] = {}
-    path = item["out"] + ".arrow"
+    path = item.out + ".arrow"
     writer = None
     start = 0
     n_written = 0
-    for batch in read_shard(item["shard"]):
+    for batch in read_shard(item.shard):
         n = batch.num_rows
         sl = slice(start, start + n)
         for c in sig_cols:
@@ -182,23 +224,21 @@ def _write_output(table: pa.Table, path: str) -> str:
     return path
 
 
-def pass3_bucket(item: dict) -> dict:
+def pass3_bucket(item: BucketItem) -> dict:
     """Sort one bucket by (key, id), assign phases from global ranks, then write or scatter again."""
-    stage: Curriculum = item["stage"]
-    t = _gather(item["pieces"])
+    t = _gather(item.pieces)
     t = t.take(pc.sort_indices(t, sort_keys=[("_key", "ascending"), ("id", "ascending")]))
-    ranks = item["rank0"] + np.arange(t.num_rows)
-    phase = np.asarray(item["phase_ids"], dtype=np.int32)[np.searchsorted(item["cuts"], ranks, "right")]
+    ranks = item.rank0 + np.arange(t.num_rows)
+    phase = np.asarray(item.phase_ids, dtype=np.int32)[np.searchsorted(item.cuts, ranks, "right")]
     t = t.append_column("_phase", pa.array(phase, pa.int32()))
-    stats = _phase_stats(t, phase, item["report_column"])
-    if item["direct"]:
+    stats = _phase_stats(t, phase, item.report_column)
+    if item.direct:
         files = [
-            _write_output(t.slice(lo, hi - lo), f"{item['out']}-{j:03d}.arrow")
-            for j, (lo, hi) in enumerate(_runs(phase))
+            _write_output(t.slice(lo, hi - lo), f"{item.out}-{j:03d}.arrow") for j, (lo, hi) in enumerate(_runs(phase))
         ]
         return {"files": files, "phases": stats}
-    subs = item["subs"]
-    if stage.shuffles():
+    subs = item.subs
+    if item.settings.shuffle:
         u = t.column("_u").to_numpy()
         n_sub = np.asarray(subs["n"], dtype=np.uint64)[phase]
         # hash ranges: floor(u * n / 2^64) without overflow
@@ -213,7 +253,7 @@ def pass3_bucket(item: dict) -> dict:
     order = np.argsort(code, kind="stable")
     t = t.take(pa.array(order))
     code = code[order]
-    path = item["out"] + ".arrow"
+    path = item.out + ".arrow"
     index: dict[tuple[int, int], list[int]] = {}
     n = 0
     with pa.ipc.new_file(path + ".tmp", t.schema) as w:
@@ -227,15 +267,14 @@ def pass3_bucket(item: dict) -> dict:
     return {"file": path, "phases": stats, "index": index}
 
 
-def pass4_part(item: dict) -> dict:
+def pass4_part(item: PartItem) -> dict:
     """One (phase, part): shuffle by seeded id hash, or sort by (key, id); write the output shard."""
-    stage: Curriculum = item["stage"]
-    t = _gather(item["pieces"])
+    t = _gather(item.pieces)
     if t.num_rows == 0:
         return {"files": [], "phases": {}}
-    first = "_u" if stage.shuffles() else "_key"
+    first = "_u" if item.settings.shuffle else "_key"
     t = t.take(pc.sort_indices(t, sort_keys=[(first, "ascending"), ("id", "ascending")]))
-    return {"files": [_write_output(t, item["out"] + ".arrow")], "phases": {}}
+    return {"files": [_write_output(t, item.out + ".arrow")], "phases": {}}
 
 
 def renumber(paths: list[str], out_dir: str) -> list[str]:

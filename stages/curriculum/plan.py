@@ -11,27 +11,26 @@ import math
 import os
 import pickle
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from stages.core.atomic import atomic_path
 from stages.curriculum.scoring import columns
-
-if TYPE_CHECKING:
-    from stages.curriculum.stage import Curriculum
+from stages.curriculum.settings import Settings
 
 Strata = list[tuple[list[float], list[int]]]  # per stratum: phase fractions of its rank range, phase ids
 
 
-def normalisation(stage: Curriculum, sample: pa.Table, first: list[dict]) -> dict[str, Any]:
+def normalisation(settings: Settings, sample: pa.Table, first: list[dict]) -> dict[str, Any]:
     """Rank: the sorted sample values per signal; z-score: mean and std merged from pass 1's moments."""
     cols = columns(sample)
-    out: dict[str, Any] = {"method": stage.normalize, "signals": {}}
-    for name, col in stage.signal_columns().items():
+    out: dict[str, Any] = {"method": settings.normalize, "signals": {}}
+    for name, col in settings.signal_columns.items():
         if col not in cols:
             continue
-        if stage.normalize == "rank":
+        if settings.normalize == "rank":
             x = cols[col]
             out["signals"][name] = np.sort(x[np.isfinite(x)])
         else:
@@ -108,10 +107,8 @@ def sub_layout(
 
 
 def save_plan(path: str, plan: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         pickle.dump(plan, f, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, path)
 
 
 _PLANS: dict[str, dict] = {}  # one per worker process: pass 2 tasks of a run share it

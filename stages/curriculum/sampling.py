@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.shards import read_shard, shard_schema
+from stages.core.shards import read_shard, shard_schema
 
 SAMPLE_SALT = 0x6A696E67  # fixed: the sample (hence normalisation) must not depend on the run seed
 

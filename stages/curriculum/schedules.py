@@ -7,23 +7,20 @@ shuffled within each phase, at any corpus size. Add one by subclassing `Schedule
 module that is imported (it registers itself, like a stage), or name it in YAML as `my_pkg.module:MySchedule`.
 
 `cols` maps column names to numpy arrays for a batch of documents: `_difficulty`, the raw signal columns
-(`_sig_length` ...), and every input column the schedule lists in `columns`.
+(`_sig_length` ...), and every input column the schedule lists in `columns`. `self.settings` holds the stage's
+parameters (`stages.curriculum.settings.Settings`, e.g. `quality_last_share`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-from stages.registry import resolve
-
-if TYPE_CHECKING:
-    from stages.curriculum.stage import Curriculum
+from stages.core.registry import Registry
+from stages.curriculum.settings import Settings
 
 Columns = dict[str, np.ndarray]
-
-_SCHEDULES: dict[str, type[Schedule]] = {}
 
 
 class UnknownScheduleError(KeyError):
@@ -43,15 +40,10 @@ class Schedule:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("name"):
-            existing = _SCHEDULES.get(cls.name)
-            if existing is not None and existing.__qualname__ != cls.__qualname__:
-                raise ValueError(
-                    f"schedule name {cls.name!r} is taken by {existing.__module__}.{existing.__qualname__}"
-                )
-            _SCHEDULES[cls.name] = cls
+            SCHEDULES.register(cls)
 
-    def __init__(self, stage: Curriculum) -> None:
-        self.stage = stage
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
 
     def validate(self) -> None:
         """Raise ValueError for parameter combinations this schedule cannot honour."""
@@ -67,6 +59,11 @@ class Schedule:
     def hold_back(self, cols: Columns, prepared: dict[str, Any]) -> np.ndarray | None:
         """A boolean mask of documents moved to one extra final phase, or None."""
         return None
+
+
+SCHEDULES: Registry[type[Schedule]] = Registry(Schedule, "schedule", UnknownScheduleError)
+available = SCHEDULES.available
+get_schedule = SCHEDULES.get
 
 
 class EasyToHard(Schedule):
@@ -106,7 +103,7 @@ class QualityLast(Schedule):
         if len(q) == 0:
             return {"quality_threshold": None}
         # Documents with _quality >= threshold are held back: the top share of the sample.
-        k = max(1, round(self.stage.quality_last_share * len(q)))
+        k = max(1, round(self.settings.quality_last_share * len(q)))
         return {"quality_threshold": float(np.sort(q)[len(q) - k])}
 
     def hold_back(self, cols: Columns, prepared: dict[str, Any]) -> np.ndarray | None:
@@ -115,12 +112,3 @@ class QualityLast(Schedule):
         if threshold is None:
             return np.zeros(len(q), dtype=bool)
         return np.nan_to_num(q, nan=-np.inf) >= threshold
-
-
-def available() -> dict[str, type[Schedule]]:
-    return dict(sorted(_SCHEDULES.items()))
-
-
-def get_schedule(name: str) -> type[Schedule]:
-    """A schedule class by registered name or `module.path:ClassName`."""
-    return resolve(name, _SCHEDULES, Schedule, "schedule", UnknownScheduleError)

@@ -11,9 +11,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from stages.curriculum.settings import Settings
+
 if TYPE_CHECKING:
     from stages.curriculum.schedules import Schedule
-    from stages.curriculum.stage import Curriculum
 
 
 def columns(table: pa.Table | pa.RecordBatch) -> dict[str, np.ndarray]:
@@ -31,13 +32,13 @@ def columns(table: pa.Table | pa.RecordBatch) -> dict[str, np.ndarray]:
     return out
 
 
-def difficulty(stage: Curriculum, cols: dict[str, np.ndarray], norm: dict[str, Any]) -> np.ndarray:
+def difficulty(settings: Settings, cols: dict[str, np.ndarray], norm: dict[str, Any]) -> np.ndarray:
     """Weighted mean of normalised signals (rank in [0, 1]; z-score); missing values count as typical."""
     n = len(next(iter(cols.values()))) if cols else 0
     total = np.zeros(n)
     weight = 0.0
-    for name, col in stage.signal_columns().items():
-        w = stage.signals[name]
+    for name, col in settings.signal_columns.items():
+        w = settings.weights[name]
         if w == 0 or name not in norm["signals"]:
             continue
         x = cols[col]
@@ -58,15 +59,15 @@ def difficulty(stage: Curriculum, cols: dict[str, np.ndarray], norm: dict[str, A
 
 
 def key_and_stratum(
-    stage: Curriculum, schedule: Schedule, cols: dict[str, np.ndarray], prepared: dict
+    settings: Settings, schedule: Schedule, cols: dict[str, np.ndarray], prepared: dict
 ) -> tuple[np.ndarray, np.ndarray]:
     n = len(cols["_difficulty"])
     key = np.asarray(schedule.key(cols), dtype=np.float64)
     stratum = np.zeros(n, dtype=np.int32)
-    if stage.phase_rules is not None:
-        stratum[:] = len(stage.phase_rules)  # rest
+    if settings.phase_rules is not None:
+        stratum[:] = len(settings.phase_rules)  # rest
         open_ = np.ones(n, dtype=bool)
-        for i, rule in enumerate(stage.phase_rules):
+        for i, rule in enumerate(settings.phase_rules):
             match = open_.copy()
             if rule.column is not None:
                 x = cols[rule.column]
@@ -78,15 +79,15 @@ def key_and_stratum(
                     match &= np.asarray(x < rule.max, dtype=bool)
             stratum[match] = i
             open_ &= ~match
-    elif stage.phase_mix is not None:
-        values = list(stage.phase_mix.weights)
+    elif settings.phase_mix is not None:
+        values = list(settings.phase_mix.weights)
         other = values.index("*") if "*" in values else len(values)
         stratum[:] = other
-        x = cols[stage.phase_mix.column]
+        x = cols[settings.phase_mix.column]
         for i, v in enumerate(values):
             if v != "*":
                 stratum[x.astype(str) == v] = i
     held = schedule.hold_back(cols, prepared)
     if held is not None:
-        stratum[np.asarray(held, dtype=bool)] = len(stage.strata(schedule)) - 1
+        stratum[np.asarray(held, dtype=bool)] = settings.n_strata - 1
     return key, stratum

@@ -25,22 +25,34 @@ import math
 import os
 import time
 from collections import Counter
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from pipeline.shards import shard_schema, write_json
 from stages.base import GlobalContext, GlobalResult, GlobalStage
+from stages.core.atomic import write_json
+from stages.core.shards import shard_schema
+from stages.core.stats import StageStats
 from stages.curriculum import signals as sig
-from stages.curriculum.passes import pass1_signals, pass2_scatter, pass3_bucket, pass4_part, renumber
+from stages.curriculum.passes import (
+    BucketItem,
+    PartItem,
+    ScatterItem,
+    SignalsItem,
+    pass1_signals,
+    pass2_scatter,
+    pass3_bucket,
+    pass4_part,
+    renumber,
+)
 from stages.curriculum.plan import Strata, bucket_bounds, normalisation, phase_layout, save_plan, sub_layout
 from stages.curriculum.sampling import merge_samples
 from stages.curriculum.schedules import Schedule, UnknownScheduleError, get_schedule
 from stages.curriculum.scoring import columns, difficulty, key_and_stratum
+from stages.curriculum.settings import Needed, PhaseMix, PhaseRule, Settings
 from stages.curriculum.summary import spearman_matrix as spearman_matrix  # re-exported: bench/ imports it here
 from stages.curriculum.summary import summarise
-from stages.stats import StageStats
 
 DEFAULT_SIGNALS = {"length": 1.0, "rarity": 1.0, "sentence_length": 1.0, "entropy": 0.5, "quality": 0.0}
 BYTES_OVERHEAD = 96  # per document: signal, key and phase columns added on top of the input row
@@ -54,39 +66,6 @@ def _holds_back(schedule: type[Schedule]) -> bool:
 
 def _phase_count(strata: Strata) -> int:
     return max(p for _, ids in strata for p in ids) + 1
-
-
-class PhaseRule(BaseModel):
-    """A named phase: documents whose `column` is in `values` (or within [min, max)). A rule without a
-    column takes every document no earlier rule took. Documents matching no rule go to a phase `rest`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    column: str | None = None
-    values: list[str | int | float | bool] | None = None
-    min: float | None = None
-    max: float | None = None
-
-    @model_validator(mode="after")
-    def _check(self) -> PhaseRule:
-        has_condition = self.values is not None or self.min is not None or self.max is not None
-        if self.column is None and has_condition:
-            raise ValueError(f"phase rule {self.name!r}: values/min/max need a `column`")
-        if self.column is not None and not has_condition:
-            raise ValueError(f"phase rule {self.name!r}: give `values` or `min`/`max` for column {self.column!r}")
-        return self
-
-
-class PhaseMix(BaseModel):
-    """How each source's documents are spread over the phases: `weights[value][p]` is the relative share of
-    that source's documents (its easiest first) placed in phase p. `*` covers other values; without it,
-    other values follow the `phases` fractions."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    column: str
-    weights: dict[str, list[float]]
 
 
 class Curriculum(GlobalStage):
@@ -188,12 +167,31 @@ class Curriculum(GlobalStage):
             )
         if "quality_last_share" in self.model_fields_set and self.schedule != "quality_last":
             raise ValueError("quality_last_share applies only to schedule: quality_last")
-        sched(self).validate()
+        sched(self.settings()).validate()
         return self
 
     # -- derived settings ------------------------------------------------------------------------------
     def schedule_class(self) -> type[Schedule]:
         return get_schedule(self.schedule)
+
+    def settings(self) -> Settings:
+        """What the schedule, helpers and passes need of the parameters."""
+        schedule = self.schedule_class()
+        return Settings(
+            schedule=self.schedule,
+            signal_columns=self.signal_columns(),
+            weights=dict(self.signals),
+            normalize=self.normalize,
+            phase_rules=tuple(self.phase_rules) if self.phase_rules is not None else None,
+            phase_mix=self.phase_mix,
+            n_strata=len(self._strata(_holds_back(schedule))),
+            shuffle=self.shuffles(),
+            fold_script=self.fold_script,
+            sample_size=self.sample_size,
+            quality_last_share=self.quality_last_share,
+            report_column=self.report_column,
+            params=self.params(),
+        )
 
     def shuffles(self) -> bool:
         if self.shuffle_within_phase is not None:
@@ -233,22 +231,23 @@ class Curriculum(GlobalStage):
         for path in shards:
             present |= set(shard_schema(path).names)
         needed = self._input_columns(present)
-        schedule = self.schedule_class()(self)
+        settings = self.settings()
+        schedule = self.schedule_class()(settings)
 
         # pass 1: signals and samples
         items = [
-            dict(stage=self, shard=p, i=i, work=ctx.work_dir, needed=needed, batch=ctx.batch_size)
+            SignalsItem(settings, shard=p, index=i, work_dir=ctx.work_dir, needed=needed, batch_size=ctx.batch_size)
             for i, p in enumerate(shards)
         ]
         first = ctx.map(pass1_signals, items)
         n_docs = sum(r["rows"] for r in first)
         chars = sum(r["chars"] for r in first)
         sample = merge_samples([r["sample"] for r in first], self.sample_size)
-        norm = normalisation(self, sample, first)
+        norm = normalisation(settings, sample, first)
         cols = columns(sample)
-        cols["_difficulty"] = difficulty(self, cols, norm)
+        cols["_difficulty"] = difficulty(settings, cols, norm)
         prepared = schedule.prepare(cols)
-        key, stratum = key_and_stratum(self, schedule, cols, prepared)
+        key, stratum = key_and_stratum(settings, schedule, cols, prepared)
         strata = self.strata(schedule)
 
         bytes_per_doc = (sum(r["bytes"] for r in first) / max(n_docs, 1)) + BYTES_OVERHEAD
@@ -269,8 +268,8 @@ class Curriculum(GlobalStage):
 
         # pass 2: difficulty, scatter into buckets
         items = [
-            dict(
-                stage=self, plan=plan_path, shard=p, side=r["side"], out=os.path.join(ctx.work_dir, f"scatter-{i:05d}")
+            ScatterItem(
+                settings, plan=plan_path, shard=p, side=r["side"], out=os.path.join(ctx.work_dir, f"scatter-{i:05d}")
             )
             for i, (p, r) in enumerate(zip(shards, first, strict=True))
         ]
@@ -294,8 +293,8 @@ class Curriculum(GlobalStage):
                 if counts[b] == 0:
                     continue
                 items.append(
-                    dict(
-                        stage=self,
+                    BucketItem(
+                        settings,
                         bucket=b,
                         pieces=[(r["file"], r["index"][b]) for r in second if b in r["index"]],
                         rank0=ranks[j],
@@ -304,7 +303,7 @@ class Curriculum(GlobalStage):
                         direct=direct,
                         subs=subs,
                         out=os.path.join(ctx.out_dir if direct else ctx.work_dir, f"bucket-{b:05d}"),
-                        report_column=needed["report"],
+                        report_column=needed.report,
                     )
                 )
         third = ctx.map(pass3_bucket, items)
@@ -312,13 +311,13 @@ class Curriculum(GlobalStage):
             outputs = [f for r in third for f in r["files"]]
         else:
             items = [
-                dict(
-                    stage=self,
+                PartItem(
+                    settings,
                     phase=p,
                     sub=q,
                     pieces=[(r["file"], r["index"][(p, q)]) for r in third if (p, q) in r["index"]],
                     out=os.path.join(ctx.out_dir, f"phase-{p:03d}-{q:05d}"),
-                    report_column=needed["report"],
+                    report_column=needed.report,
                 )
                 for p in range(n_phase)
                 for q in range(subs["n"][p])
@@ -334,7 +333,7 @@ class Curriculum(GlobalStage):
                 os.remove(r["file"])
 
         names = self.phase_names(schedule, strata)
-        summary = summarise(self, ctx.seed, names, per_phase, len(sample), cols, norm, prepared, n_docs, chars)
+        summary = summarise(settings, ctx.seed, names, per_phase, len(sample), cols, norm, prepared, n_docs, chars)
         summary["buckets"] = {"count": int(offsets[-1]), "bucket_docs": int(cap), "largest": int(counts.max(initial=0))}
         summary["output_shards"] = len(shards_out)
         name = "curriculum.json" if ctx.stage_key == self.name else f"{ctx.stage_key}.json"
@@ -351,7 +350,7 @@ class Curriculum(GlobalStage):
         return GlobalResult(shards=shards_out, stats=stats, report=summary, files={name: path})
 
     # -- helpers (main process) ------------------------------------------------------------------------
-    def _input_columns(self, present: set[str]) -> dict[str, Any]:
+    def _input_columns(self, present: set[str]) -> Needed:
         """Input columns the passes need, checked against the shards' schemas."""
         schedule = self.schedule_class()
         wanted: list[str] = []
@@ -385,10 +384,13 @@ class Curriculum(GlobalStage):
             wanted.append(self.phase_mix.column)
         report = self.report_column if self.report_column in present else None
         builtins = [s for s in self.signals if s in sig.BUILTIN]
-        return {"columns": list(dict.fromkeys(wanted)), "builtins": builtins, "report": report}
+        return Needed(builtins=tuple(builtins), columns=tuple(dict.fromkeys(wanted)), report=report)
 
     def strata(self, schedule: Schedule) -> Strata:
         """Per stratum: phase fractions of its rank range and the phase id of each part."""
+        return self._strata(_holds_back(type(schedule)))
+
+    def _strata(self, holds_back: bool) -> Strata:
         n = self.n_phases()
         if self.phase_rules is not None:
             strata = [([1.0], [i]) for i in range(n)]
@@ -403,7 +405,7 @@ class Curriculum(GlobalStage):
                 strata.append((self.phase_fractions(), list(range(n))))
         else:
             strata = [(self.phase_fractions(), list(range(n)))]
-        if _holds_back(type(schedule)):
+        if holds_back:
             strata.append(([1.0], [_phase_count(strata)]))
         return strata
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from stages.curriculum.stage import Curriculum
+from stages.curriculum.settings import Settings
 
 QUANTILES = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
 
@@ -43,7 +42,7 @@ def _merge_phase_stats(per_phase: list[dict[int, dict]], n_phases: int) -> dict[
 
 
 def summarise(
-    stage: Curriculum,
+    settings: Settings,
     seed: int,
     names: list[str],
     per_phase: list[dict[int, dict]],
@@ -74,25 +73,25 @@ def summarise(
                     "mean": _r(m["d_sum"] / docs) if docs else None,
                     "max": _r(m["d_max"]) if docs else None,
                 },
-                "by_" + (stage.report_column or "source"): dict(sorted(m["by"].items())),
+                "by_" + (settings.report_column or "source"): dict(sorted(m["by"].items())),
             }
         )
         start += docs
     signal_quantiles = {}
-    for name, col in stage.signal_columns().items():
+    for name, col in settings.signal_columns.items():
         if col in cols:
             x = cols[col][np.isfinite(cols[col])]
             if len(x):
                 signal_quantiles[name] = _quantiles(x)
-    norm_out: dict[str, Any] = {"method": stage.normalize, "sample_docs": sample_docs}
-    if stage.normalize == "zscore":
+    norm_out: dict[str, Any] = {"method": settings.normalize, "sample_docs": sample_docs}
+    if settings.normalize == "zscore":
         norm_out["mean_std"] = {k: [_r(a), _r(b)] for k, (a, b) in norm["signals"].items()}
     return {
-        "schedule": stage.schedule,
+        "schedule": settings.schedule,
         "seed": int(seed),
-        "signals": dict(stage.signals),
+        "signals": dict(settings.weights),
         "normalize": norm_out,
-        "shuffle_within_phase": stage.shuffles(),
+        "shuffle_within_phase": settings.shuffle,
         "docs": n_docs,
         "chars": chars,
         "phases": phases,
@@ -102,9 +101,9 @@ def summarise(
         ],
         "difficulty_quantiles": _quantiles(cols["_difficulty"]),
         "signal_quantiles": signal_quantiles,
-        "signal_spearman": spearman_matrix({n: cols[c] for n, c in stage.signal_columns().items() if c in cols}),
+        "signal_spearman": spearman_matrix({n: cols[c] for n, c in settings.signal_columns.items() if c in cols}),
         "schedule_stats": prepared,
-        "params": stage.params(),
+        "params": settings.params,
     }
 
 

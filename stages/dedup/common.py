@@ -10,20 +10,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.shards import ShardWriter, read_shard, shard_schema, write_parquet
-from stages.base import REJECTED_SCHEMA, rejected_batch, text_chars
-from stages.stats import StageStats
+from stages.core.arrow import text_chars
+from stages.core.atomic import atomic_path
+from stages.core.ledger import REJECTED_SCHEMA, rejected_batch
+from stages.core.shards import ShardWriter, read_shard, shard_schema, write_parquet
+from stages.core.stats import StageStats
 
 Keep = Literal["first", "longest", "best_quality"]
 
 
 def write_table(path: str, table: pa.Table | pa.RecordBatch) -> None:
     """Internal file (Arrow IPC file format, random access by column), written atomically."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = path + ".tmp"
-    with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+    with atomic_path(path) as tmp, pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
         w.write(table)
-    os.replace(tmp, path)
 
 
 def read_table(path: str, columns: list[str] | None = None) -> pa.Table:
@@ -33,10 +32,8 @@ def read_table(path: str, columns: list[str] | None = None) -> pa.Table:
 
 
 def save_npy(path: str, array: np.ndarray) -> None:
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = path + ".tmp.npy"
-    np.save(tmp, array)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, array)
 
 
 def doc_columns(shard: str) -> tuple[list[str], bool]:
@@ -65,15 +62,13 @@ def rank_order(keys: np.ndarray, lengths: np.ndarray, quality: np.ndarray, keep:
 
 def link_or_copy(src: str, dest: str) -> None:
     """`dest` becomes `src`'s bytes: a hard link (no copy) where the file system allows, else a copy; atomic."""
-    os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
-    tmp = dest + ".tmp"
-    if os.path.lexists(tmp):
-        os.remove(tmp)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)
+    with atomic_path(dest) as tmp:
+        if os.path.lexists(tmp):
+            os.remove(tmp)
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
 
 
 def rewrite_shard(

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -35,12 +36,12 @@ import pyarrow.compute as pc
 import xxhash
 from pydantic import Field
 
-from pipeline.shards import read_shard, shard_rows
 from stages.base import GlobalContext, GlobalResult, GlobalStage
 from stages.chinese import fold
+from stages.core.shards import read_shard, shard_rows
+from stages.core.stats import StageStats
 from stages.dedup.common import Keep, doc_columns, quality_array, rank_order, read_table, rewrite_shard, write_table
 from stages.dedup.index import DedupIndex
-from stages.stats import StageStats
 
 REASON = "exact_duplicate"
 _ROWS_PER_BUCKET = 1_000_000  # ~40 bytes each in pass 2: ~100 MB per bucket process with sorting
@@ -49,12 +50,45 @@ KEY_DEFINITION = "fold-1/xxh3_128-utf8"
 PARAM_KEYS = ("stage", "key_definition")
 
 
-def _key_pass(item: dict) -> dict:
+@dataclass(frozen=True)
+class KeyItem:
+    shard: str
+    no: int  # the shard's position
+    dir: str  # where the key partitions go
+    buckets: int
+
+
+@dataclass(frozen=True)
+class BucketItem:
+    bucket: int
+    buckets: int
+    files: list[tuple[int, str]]  # (shard no, key partition file) of this bucket
+    index_files: list[str]  # partitions of earlier runs' index segments that can hold this bucket's keys
+    dir: str  # where the drop lists go
+    keep: Keep
+    use_quality: bool
+    segment: str | None  # this run's index segment file for the bucket (None: not incremental)
+    run: str
+
+
+@dataclass(frozen=True)
+class RewriteItem:
+    shard: str
+    out: str
+    rejected: str
+    stage: str
+    drop_files: list[str]
+    keep_text: bool
+    rows: int
+    chars: int
+
+
+def _key_pass(item: KeyItem) -> dict:
     """Pass 1: keys of one shard, partitioned by key into `buckets` files."""
-    cols, has_quality = doc_columns(item["shard"])
+    cols, has_quality = doc_columns(item.shard)
     parts: list[pa.Table] = []
     row = 0
-    for batch in read_shard(item["shard"], cols):
+    for batch in read_shard(item.shard, cols):
         keys = [xxhash.xxh3_128_digest(t.encode("utf-8")) for t in fold(batch.column("text")).to_pylist()]
         raw = np.frombuffer(b"".join(keys), dtype=">u8").reshape(-1, 2).astype(np.uint64)
         n = batch.num_rows
@@ -74,11 +108,11 @@ def _key_pass(item: dict) -> dict:
     table = pa.concat_tables(parts) if parts else None
     chars = int(pc.sum(table.column("length")).as_py() or 0) if table is not None else 0
     written = []
-    for b in range(item["buckets"]):
-        path = os.path.join(item["dir"], f"s{item['no']:05d}-b{b:04d}.arrow")
+    for b in range(item.buckets):
+        path = os.path.join(item.dir, f"s{item.no:05d}-b{b:04d}.arrow")
         if table is None:
             continue
-        part = table.filter(pa.array(table.column("hi").to_numpy() % np.uint64(item["buckets"]) == b))
+        part = table.filter(pa.array(table.column("hi").to_numpy() % np.uint64(item.buckets) == b))
         if part.num_rows:
             write_table(path, part)
             written.append(b)
@@ -95,18 +129,18 @@ def _index_rows(paths: list[str], bucket: int, buckets: int) -> pa.Table:
     return pa.concat_tables(parts) if parts else schema.empty_table()
 
 
-def _bucket_pass(item: dict) -> dict:
+def _bucket_pass(item: BucketItem) -> dict:
     """Pass 2: one key bucket over all shards and the index; per key the index entry wins, else the first row by
     keep policy. New kept keys go to this run's index segment."""
     out = {"drops": {}, "groups": 0, "matched_index": 0, "added": 0}
     tables, shard_nos = [], []
-    for no, path in item["files"]:
+    for no, path in item.files:
         t = read_table(path)
         tables.append(t)
         shard_nos.append(np.full(t.num_rows, no, np.int64))
     if not tables:
         return out
-    idx = _index_rows(item["index_files"], item["bucket"], item["buckets"])
+    idx = _index_rows(item.index_files, item.bucket, item.buckets)
     n_idx = idx.num_rows
     t = pa.concat_tables(tables)
     shard = np.concatenate(shard_nos)
@@ -117,7 +151,7 @@ def _bucket_pass(item: dict) -> dict:
     length = np.concatenate([np.zeros(n_idx, np.int64), t.column("length").to_numpy()])
     quality = np.concatenate([np.full(n_idx, -np.inf), t.column("quality").to_numpy()])
     new = np.arange(n_idx + t.num_rows) >= n_idx
-    rank = rank_order(order_key, length, quality, item["keep"], item["use_quality"])
+    rank = rank_order(order_key, length, quality, item.keep, item.use_quality)
     order = np.lexsort([*rank, new, lo, hi])  # in a key group: index entries first, then by keep policy
     hs, ls = hi[order], lo[order]
     first = np.r_[True, (hs[1:] != hs[:-1]) | (ls[1:] != ls[:-1])]
@@ -130,24 +164,24 @@ def _bucket_pass(item: dict) -> dict:
     loser_shard = shard[losers]
     for no in np.unique(loser_shard):
         sel = loser_shard == no
-        path = os.path.join(item["dir"], f"b{item['bucket']:04d}-s{int(no):05d}.arrow")
+        path = os.path.join(item.dir, f"b{item.bucket:04d}-s{int(no):05d}.arrow")
         o = np.argsort(rows[losers[sel]], kind="stable")
         write_table(path, pa.table({"row": rows[losers[sel]][o], "kept_id": ids.take(kept_by[sel][o])}))
         out["drops"][int(no)] = path
     out["groups"] = len(np.unique(kept_by))
     out["matched_index"] = int((kept_by < n_idx).sum())
     added = order[first & new[order]]  # this run's new keys, in key order
-    if item["segment"] and len(added):
-        run = pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(added), np.int32)), pa.array([item["run"]]))
+    if item.segment and len(added):
+        run = pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(added), np.int32)), pa.array([item.run]))
         part = pa.table({"hi": hi[added], "lo": lo[added], "id": ids.take(added).combine_chunks(), "run": run})
-        write_table(item["segment"], part)
+        write_table(item.segment, part)
     out["added"] = len(added)
     return out
 
 
-def _rewrite_pass(item: dict) -> dict:
+def _rewrite_pass(item: RewriteItem) -> dict:
     """Pass 3: one shard without its dropped rows."""
-    tables = [read_table(p) for p in item["drop_files"]]
+    tables = [read_table(p) for p in item.drop_files]
     if tables:
         t = pa.concat_tables(tables)
         o = np.argsort(t.column("row").to_numpy(), kind="stable")
@@ -155,16 +189,16 @@ def _rewrite_pass(item: dict) -> dict:
     else:
         rows, detail = np.zeros(0, np.int64), []
     return rewrite_shard(
-        item["shard"],
-        item["out"],
-        item["rejected"],
-        item["stage"],
+        item.shard,
+        item.out,
+        item.rejected,
+        item.stage,
         REASON,
         rows,
         detail,
-        item["keep_text"],
-        rows=item["rows"],
-        chars=item["chars"],
+        item.keep_text,
+        rows=item.rows,
+        chars=item.chars,
     )
 
 
@@ -204,24 +238,24 @@ class ExactDedup(GlobalStage):
         p2 = os.path.join(ctx.work_dir, "exact", "drops")
         timings = {}
         t0 = time.perf_counter()
-        res1 = ctx.map(_key_pass, [{"shard": s, "no": i, "dir": p1, "buckets": buckets} for i, s in enumerate(shards)])
+        res1 = ctx.map(_key_pass, [KeyItem(s, i, p1, buckets) for i, s in enumerate(shards)])
         timings["keys"] = time.perf_counter() - t0
         use_quality = any(r["has_quality"] for r in res1)
         items = []
         for b in range(buckets):
             files = [(i, os.path.join(p1, f"s{i:05d}-b{b:04d}.arrow")) for i, r in enumerate(res1) if b in r["buckets"]]
             items.append(
-                {
-                    "bucket": b,
-                    "buckets": buckets,
-                    "files": files,
-                    "index_files": _index_files(segments, b, buckets),
-                    "dir": p2,
-                    "keep": self.keep,
-                    "use_quality": use_quality,
-                    "segment": os.path.join(seg_dir, f"bucket-{b:05d}.arrow") if seg_dir else None,
-                    "run": run_name,
-                }
+                BucketItem(
+                    bucket=b,
+                    buckets=buckets,
+                    files=files,
+                    index_files=_index_files(segments, b, buckets),
+                    dir=p2,
+                    keep=self.keep,
+                    use_quality=use_quality,
+                    segment=os.path.join(seg_dir, f"bucket-{b:05d}.arrow") if seg_dir else None,
+                    run=run_name,
+                )
             )
         t0 = time.perf_counter()
         res2 = ctx.map(_bucket_pass, items)
@@ -230,21 +264,21 @@ class ExactDedup(GlobalStage):
         for r in res2:
             for no, path in r["drops"].items():
                 drop_files.setdefault(int(no), []).append(path)
-        items = [
-            {
-                "shard": s,
-                "out": os.path.join(ctx.out_dir, f"part-{i:05d}.arrow"),
-                "rejected": os.path.join(ctx.work_dir, "rejected", f"part-{i:05d}.parquet"),
-                "stage": stage,
-                "drop_files": drop_files.get(i, []),
-                "keep_text": ctx.keep_rejected_text,
-                "rows": r["rows"],
-                "chars": r["chars"],
-            }
+        rewrites = [
+            RewriteItem(
+                shard=s,
+                out=os.path.join(ctx.out_dir, f"part-{i:05d}.arrow"),
+                rejected=os.path.join(ctx.work_dir, "rejected", f"part-{i:05d}.parquet"),
+                stage=stage,
+                drop_files=drop_files.get(i, []),
+                keep_text=ctx.keep_rejected_text,
+                rows=r["rows"],
+                chars=r["chars"],
+            )
             for i, (s, r) in enumerate(zip(shards, res1, strict=True))
         ]
         t0 = time.perf_counter()
-        res3 = ctx.map(_rewrite_pass, items)
+        res3 = ctx.map(_rewrite_pass, rewrites)
         timings["rewrite"] = time.perf_counter() - t0
         rejected = [p for p in (r.pop("rejected") for r in res3) if p]
         added = [int(r["added"]) for r in res2]
@@ -256,7 +290,7 @@ class ExactDedup(GlobalStage):
             stats = stats + StageStats.from_dict(r)
         stats.seconds = time.perf_counter() - t_start
         return GlobalResult(
-            shards=[it["out"] for it in items],
+            shards=[it.out for it in rewrites],
             rejected=rejected,
             stats=stats,
             report={
@@ -268,7 +302,7 @@ class ExactDedup(GlobalStage):
                 "index": None
                 if index is None
                 else {"path": index.path, "documents_before": n_index, "documents_added": sum(added)},
-                "shards_unchanged": sum(not it["drop_files"] for it in items),
+                "shards_unchanged": sum(not it.drop_files for it in rewrites),
                 "seconds": {k: round(v, 3) for k, v in timings.items()},
             },
         )

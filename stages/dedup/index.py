@@ -27,7 +27,7 @@ import shutil
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.shards import read_json, write_json
+from stages.core.atomic import read_json, write_json
 
 PARAM_KEYS = ("threshold", "num_perm", "ngram", "tokenizer", "seed", "bands", "rows", "hash_scheme")
 

@@ -26,16 +26,19 @@ from __future__ import annotations
 
 import os
 import time
-from typing import ClassVar, Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from pipeline.shards import read_shard, write_json
 from stages.base import GlobalContext, GlobalResult, GlobalStage
 from stages.chinese import fold
+from stages.core.atomic import write_json
+from stages.core.shards import read_shard
+from stages.core.stats import StageStats
 from stages.dedup.common import (
     Keep,
     doc_columns,
@@ -50,22 +53,60 @@ from stages.dedup.index import DedupIndex
 from stages.dedup.lsh import optimal_param
 from stages.dedup.signatures import HASH_SCHEME, band_hashes, signatures
 from stages.dedup.unionfind import UnionFind
-from stages.stats import StageStats
 
 REASON = "near_duplicate"
 _VERIFY_ROUNDS = 4
 _EDGE_CHUNK = 65536
 
 
+# -- pass items ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignatureItem:
+    shard: str
+    params: dict[str, Any]  # the LSH parameters (`MinHashDedup.lsh_params`)
+    bands: str  # output: band hashes
+    sig: str  # output: signatures (.npy)
+    meta: str  # output: id, length, quality
+
+
+@dataclass(frozen=True)
+class BandItem:
+    band: int
+    sources: list[dict[str, Any]]  # {bands, sig, meta, rows} of index parts, then of this run's shards
+    n_index: int  # documents from earlier runs (the first keys)
+    verify: bool
+    threshold: float
+    num_perm: int
+    out: str
+
+
+@dataclass(frozen=True)
+class RewriteItem:
+    shard: str
+    out: str
+    rejected: str
+    stage: str
+    actions: str | None  # this shard's cluster actions (None: no duplicates in it)
+    keep_text: bool
+    bands: str
+    sig: str
+    meta: str
+    rows: int
+    run: str
+    index_part: str | None  # where kept documents join this run's index segment (None: not incremental)
+
+
 # -- pass 1: signatures and band hashes per shard -------------------------------------------------------------
 
 
-def _signature_pass(item: dict) -> dict:
-    p = item["params"]
-    cols, has_quality = doc_columns(item["shard"])
+def _signature_pass(item: SignatureItem) -> dict:
+    p = item.params
+    cols, has_quality = doc_columns(item.shard)
     sigs, bands, metas = [], [], []
     empty = 0
-    for batch in read_shard(item["shard"], cols):
+    for batch in read_shard(item.shard, cols):
         folded = fold(batch.column("text")).to_pylist()
         sig, has = signatures(folded, p["num_perm"], p["ngram"], p["seed"], p["tokenizer"])
         sigs.append(sig)
@@ -85,10 +126,10 @@ def _signature_pass(item: dict) -> dict:
     num_perm = p["num_perm"]
     sig = np.concatenate(sigs) if sigs else np.zeros((0, num_perm), np.uint32)
     empty_b = {"has": np.zeros(0, bool)} | {f"b{i}": np.zeros(0, np.uint64) for i in range(p["bands"])}
-    write_table(item["bands"], pa.concat_tables(bands) if bands else pa.table(empty_b))
+    write_table(item.bands, pa.concat_tables(bands) if bands else pa.table(empty_b))
     meta_empty = {"id": pa.array([], pa.string()), "length": np.zeros(0, np.int64), "quality": np.zeros(0)}
-    write_table(item["meta"], pa.concat_tables(metas) if metas else pa.table(meta_empty))
-    save_npy(item["sig"], sig)
+    write_table(item.meta, pa.concat_tables(metas) if metas else pa.table(meta_empty))
+    save_npy(item.sig, sig)
     return {"rows": len(sig), "has_quality": has_quality, "empty": empty}
 
 
@@ -161,11 +202,11 @@ def _buckets(h: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return k[sel][order], pos[sel][order]
 
 
-def _band_pass(item: dict) -> dict:
-    band, n_index = item["band"], item["n_index"]
-    sources = Sources(item["sources"])
+def _band_pass(item: BandItem) -> dict:
+    band, n_index = item.band, item.n_index
+    sources = Sources(item.sources)
     hs, ks = [], []
-    for s, src in enumerate(item["sources"]):
+    for s, src in enumerate(item.sources):
         t = read_table(src["bands"], [f"b{band}", "has"])
         idx = np.flatnonzero(t.column("has").to_numpy(zero_copy_only=False))
         hs.append(t.column(0).to_numpy()[idx])
@@ -179,12 +220,12 @@ def _band_pass(item: dict) -> dict:
     u, v, g = u[new], v[new], g[new]
     candidates = len(u)
     us, vs, js = [], [], []
-    if item["verify"]:
+    if item.verify:
         for _ in range(_VERIFY_ROUNDS):
             if not len(u):
                 break
-            jac = sources.jaccard(u, v, item["num_perm"])
-            ok = jac >= item["threshold"] - 1e-9
+            jac = sources.jaccard(u, v, item.num_perm)
+            ok = jac >= item.threshold - 1e-9
             us.append(u[ok])
             vs.append(v[ok])
             js.append(jac[ok])
@@ -194,45 +235,45 @@ def _band_pass(item: dict) -> dict:
     eu = np.concatenate(us) if us else np.zeros(0, np.int64)
     ev = np.concatenate(vs) if vs else np.zeros(0, np.int64)
     ej = np.concatenate(js) if js else np.zeros(0, np.float32)
-    write_table(item["out"], pa.table({"u": eu, "v": ev, "jaccard": ej.astype(np.float32)}))
+    write_table(item.out, pa.table({"u": eu, "v": ev, "jaccard": ej.astype(np.float32)}))
     return {"candidates": candidates, "links": len(eu)}
 
 
 # -- pass 4: rewrite per shard, add kept documents to the index ---------------------------------------------------
 
 
-def _rewrite_pass(item: dict) -> dict:
-    if item["actions"]:
-        t = read_table(item["actions"])
+def _rewrite_pass(item: RewriteItem) -> dict:
+    if item.actions:
+        t = read_table(item.actions)
         rows = t.column("row").to_numpy()
         drop = t.column("drop").to_numpy(zero_copy_only=False)
         cluster = np.array(t.column("cluster").to_pylist(), dtype=object)
     else:
         rows, drop, cluster = np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0, object)
     stats = rewrite_shard(
-        item["shard"],
-        item["out"],
-        item["rejected"],
-        item["stage"],
+        item.shard,
+        item.out,
+        item.rejected,
+        item.stage,
         REASON,
         rows[drop],
         list(cluster[drop]),
-        item["keep_text"],
+        item.keep_text,
         cluster_rows=rows[~drop],
         cluster_ids=list(cluster[~drop]),
-        rows=item["rows"],
+        rows=item.rows,
     )
-    part = item.get("index_part")
+    part = item.index_part
     if part:
-        bands = read_table(item["bands"])
+        bands = read_table(item.bands)
         keep = bands.column("has").to_numpy(zero_copy_only=False).copy()
         keep[rows[drop]] = False
         idx = np.flatnonzero(keep)
         sel = pa.array(idx)
         write_table(part + ".bands.arrow", bands.take(sel))
-        save_npy(part + ".sig.npy", np.load(item["sig"], mmap_mode="r")[idx])
-        ids = read_table(item["meta"], ["id"]).column("id").take(sel)
-        write_table(part + ".docs.arrow", pa.table({"id": ids, "run": pa.array([item["run"]] * len(idx), pa.string())}))
+        save_npy(part + ".sig.npy", np.load(item.sig, mmap_mode="r")[idx])
+        ids = read_table(item.meta, ["id"]).column("id").take(sel)
+        write_table(part + ".docs.arrow", pa.table({"id": ids, "run": pa.array([item.run] * len(idx), pa.string())}))
         stats["index_rows"] = len(idx)
     return stats
 
@@ -290,15 +331,7 @@ class MinHashDedup(GlobalStage):
         items = []
         for i, s in enumerate(shards):
             base = os.path.join(work, "shards", f"s{i:05d}")
-            items.append(
-                {
-                    "shard": s,
-                    "params": params,
-                    "bands": base + ".bands.arrow",
-                    "sig": base + ".sig.npy",
-                    "meta": base + ".meta.arrow",
-                }
-            )
+            items.append(SignatureItem(s, params, base + ".bands.arrow", base + ".sig.npy", base + ".meta.arrow"))
         res1 = ctx.map(_signature_pass, items)
         use_quality = any(r["has_quality"] for r in res1)
         timings["signatures"] = time.perf_counter() - t0
@@ -307,7 +340,7 @@ class MinHashDedup(GlobalStage):
         n_index = sum(p["rows"] for p in index_parts)
         src_list = [{k: p[k] for k in ("bands", "sig", "meta", "rows")} for p in index_parts]
         src_list += [
-            {"bands": it["bands"], "sig": it["sig"], "meta": it["meta"], "rows": r["rows"]}
+            {"bands": it.bands, "sig": it.sig, "meta": it.meta, "rows": r["rows"]}
             for it, r in zip(items, res1, strict=True)
         ]
         sources = Sources(src_list)
@@ -315,15 +348,15 @@ class MinHashDedup(GlobalStage):
         # pass 2
         t0 = time.perf_counter()
         band_items = [
-            {
-                "band": b,
-                "sources": src_list,
-                "n_index": n_index,
-                "verify": self.verify,
-                "threshold": self.threshold,
-                "num_perm": self.num_perm,
-                "out": os.path.join(work, "links", f"band-{b:03d}.arrow"),
-            }
+            BandItem(
+                band=b,
+                sources=src_list,
+                n_index=n_index,
+                verify=self.verify,
+                threshold=self.threshold,
+                num_perm=self.num_perm,
+                out=os.path.join(work, "links", f"band-{b:03d}.arrow"),
+            )
             for b in range(params["bands"])
         ]
         res2 = ctx.map(_band_pass, band_items)
@@ -333,7 +366,7 @@ class MinHashDedup(GlobalStage):
         t0 = time.perf_counter()
         uf = UnionFind()
         for it in band_items:
-            t = read_table(it["out"], ["u", "v"])
+            t = read_table(it.out, ["u", "v"])
             uf.add(t.column("u").to_numpy(), t.column("v").to_numpy())
         nodes, roots = uf.components()
         clusters = self._clusters(nodes, roots, sources, n_index, use_quality, index_parts)
@@ -381,22 +414,22 @@ class MinHashDedup(GlobalStage):
         seg_dir = index.new_segment_dir(ctx.stage_key) if index is not None else None
         items4 = []
         for i, s in enumerate(shards):
-            it = {
-                "shard": s,
-                "out": os.path.join(ctx.out_dir, f"part-{i:05d}.arrow"),
-                "rejected": os.path.join(ctx.work_dir, "rejected", f"part-{i:05d}.parquet"),
-                "stage": self.name,
-                "actions": actions.get(i),
-                "keep_text": ctx.keep_rejected_text,
-                "bands": items[i]["bands"],
-                "sig": items[i]["sig"],
-                "meta": items[i]["meta"],
-                "rows": res1[i]["rows"],
-                "run": run_name,
-            }
-            if seg_dir:
-                it["index_part"] = os.path.join(seg_dir, f"part-{i:05d}")
-            items4.append(it)
+            items4.append(
+                RewriteItem(
+                    shard=s,
+                    out=os.path.join(ctx.out_dir, f"part-{i:05d}.arrow"),
+                    rejected=os.path.join(ctx.work_dir, "rejected", f"part-{i:05d}.parquet"),
+                    stage=self.name,
+                    actions=actions.get(i),
+                    keep_text=ctx.keep_rejected_text,
+                    bands=items[i].bands,
+                    sig=items[i].sig,
+                    meta=items[i].meta,
+                    rows=res1[i]["rows"],
+                    run=run_name,
+                    index_part=os.path.join(seg_dir, f"part-{i:05d}") if seg_dir else None,
+                )
+            )
         res4 = ctx.map(_rewrite_pass, items4)
         timings["rewrite"] = time.perf_counter() - t0
         index_rows = [int(r.pop("index_rows", 0)) for r in res4]
@@ -430,7 +463,7 @@ class MinHashDedup(GlobalStage):
             os.path.join(ctx.work_dir, "inspect.json"),
             {
                 "clusters": clusters_path,
-                "shards": [it["out"] for it in items4],
+                "shards": [it.out for it in items4],
                 "rejected": rejected,
                 "ngram": self.ngram,
                 "tokenizer": self.tokenizer,
@@ -439,7 +472,7 @@ class MinHashDedup(GlobalStage):
             },
         )
         return GlobalResult(
-            shards=[it["out"] for it in items4],
+            shards=[it.out for it in items4],
             rejected=rejected,
             stats=stats,
             report=report,

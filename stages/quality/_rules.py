@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stages.base import set_column
 from stages.chinese import string_array
+from stages.core.arrow import set_column
 
 
 def with_signals(batch: pa.RecordBatch, signals: dict[str, np.ndarray]) -> pa.RecordBatch:

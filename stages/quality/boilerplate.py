@@ -11,8 +11,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from stages.base import Filter, Mapper, set_column
+from stages.base import Filter, Mapper
 from stages.chinese import string_array
+from stages.core.arrow import set_column
 from stages.quality._codepoints import safe_ratio
 from stages.quality._rules import above, first_reason, per_doc, signal, split_lines, with_signals
 from stages.quality.punctuation import SENTENCE_END

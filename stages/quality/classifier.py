@@ -27,6 +27,7 @@ from pydantic import Field
 
 from stages.base import Filter
 from stages.chinese import string_array
+from stages.core.atomic import atomic_path
 from stages.quality._codepoints import DIGIT, SPACE, codepoints
 from stages.quality._ngrams import iter_ngram_hashes, mix
 from stages.quality._rules import below, first_reason, signal, with_signals
@@ -257,10 +258,8 @@ def train_quality(
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     out = Path(output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp.npz")
-    np.savez_compressed(tmp, w=w, b=np.array([b], dtype=np.float32))
-    os.replace(tmp, out)
+    with atomic_path(str(out)) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, w=w, b=np.array([b], dtype=np.float32))
     meta_path(out).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return meta
 

@@ -19,9 +19,8 @@ import urllib.request
 from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
 
-from stages.registry import resolve
-
-_GENERATORS: dict[str, type[Generator]] = {}
+from stages.core.atomic import atomic_path
+from stages.core.registry import Registry
 
 
 class Generator:
@@ -39,14 +38,9 @@ class Generator:
         raise NotImplementedError
 
 
-def register_generator(cls: type[Generator]) -> type[Generator]:
-    _GENERATORS[cls.name] = cls
-    return cls
-
-
-def get_generator(name: str) -> type[Generator]:
-    """A generator class by registered name or `module.path:ClassName`."""
-    return resolve(name, _GENERATORS, Generator, "generator")
+GENERATORS: Registry[type[Generator]] = Registry(Generator, "generator")
+register_generator = GENERATORS.register
+get_generator = GENERATORS.get
 
 
 PROMPTS = {
@@ -157,24 +151,16 @@ def generate_synthetic(generator: Generator, input_jsonl: str, output_jsonl: str
                 n += 1
                 yield row
 
-    tmp = output_jsonl + ".tmp"
-    os.makedirs(os.path.dirname(os.path.abspath(output_jsonl)), exist_ok=True)
     written = 0
     per_seed: dict[str, int] = {}
-    try:
-        with open(tmp, "w", encoding="utf-8") as out:
-            for row in generator.generate(seeds()):
-                for key in ("text", "generator", "prompt_id"):
-                    if not row.get(key):
-                        raise ValueError(f"generator {type(generator).__name__} produced a row without {key}")
-                seed_id = str(row.get("seed_id"))
-                k = per_seed[seed_id] = per_seed.get(seed_id, 0) + 1
-                rec = {"id": row.get("id") or f"syn-{seed_id}-{k}", **{f: v for f, v in row.items() if f != "id"}}
-                out.write(json.dumps(rec, ensure_ascii=False) + "\n")
-                written += 1
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    os.replace(tmp, output_jsonl)
+    with atomic_path(output_jsonl) as tmp, open(tmp, "w", encoding="utf-8") as out:
+        for row in generator.generate(seeds()):
+            for key in ("text", "generator", "prompt_id"):
+                if not row.get(key):
+                    raise ValueError(f"generator {type(generator).__name__} produced a row without {key}")
+            seed_id = str(row.get("seed_id"))
+            k = per_seed[seed_id] = per_seed.get(seed_id, 0) + 1
+            rec = {"id": row.get("id") or f"syn-{seed_id}-{k}", **{f: v for f, v in row.items() if f != "id"}}
+            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            written += 1
     return {"seeds": len(per_seed), "written": written, "output": output_jsonl}

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -34,9 +35,11 @@ import pyarrow.compute as pc
 import xxhash
 from pydantic import Field, model_validator
 
-from pipeline.shards import ShardWriter, read_shard, shard_schema, write_json, write_parquet
-from stages.base import REJECTED_SCHEMA, GlobalContext, GlobalResult, GlobalStage, rejected_batch
-from stages.stats import StageStats
+from stages.base import GlobalContext, GlobalResult, GlobalStage
+from stages.core.atomic import write_json
+from stages.core.ledger import REJECTED_SCHEMA, rejected_batch
+from stages.core.shards import ShardWriter, read_shard, shard_schema, write_parquet
+from stages.core.stats import StageStats
 
 SYNTHETIC = "synthetic"
 PROVENANCE_REQUIRED = ("_gen_generator", "_gen_prompt_id")
@@ -82,7 +85,7 @@ class SyntheticInjection(GlobalStage):
 
     def run(self, shards: list[str], ctx: GlobalContext) -> GlobalResult:
         seed = ctx.seed if self.seed is None else self.seed
-        scans = ctx.map(_scan_shard, [{"path": p, "seed": seed} for p in shards])
+        scans = ctx.map(_scan_shard, [ScanItem(p, seed) for p in shards])
         plan = self._plan(shards, scans)
 
         # shortfall policy, before anything is written
@@ -96,12 +99,12 @@ class SyntheticInjection(GlobalStage):
             raise ShortfallError(f"synthetic: not enough synthetic data ({parts}); set shortfall: inject_available")
 
         items = [
-            {
-                "path": path,
-                "out": os.path.join(ctx.out_dir, f"part-{i:05d}.arrow"),
-                "inserts": plan["inserts"].get(i, {}),
-                "shards": shards,
-            }
+            WriteItem(
+                path=path,
+                out=os.path.join(ctx.out_dir, f"part-{i:05d}.arrow"),
+                inserts=plan["inserts"].get(i, {}),
+                shards=shards,
+            )
             for i, path in enumerate(shards)
         ]
         written = ctx.map(_write_shard, items)
@@ -132,7 +135,7 @@ class SyntheticInjection(GlobalStage):
         report_path = os.path.join(ctx.work_dir, "synthetic.json")
         write_json(report_path, report)
         return GlobalResult(
-            shards=[it["out"] for it in items],
+            shards=[it.out for it in items],
             rejected=rejected,
             stats=stats,
             report=report,
@@ -303,9 +306,23 @@ def _is_synthetic(batch: pa.RecordBatch) -> np.ndarray:
     return pc.fill_null(pc.equal(batch.column("_source"), SYNTHETIC), False).to_numpy(zero_copy_only=False)
 
 
-def _scan_shard(item: dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ScanItem:
+    path: str
+    seed: int
+
+
+@dataclass(frozen=True)
+class WriteItem:
+    path: str  # the input shard
+    out: str
+    inserts: dict[int, list[tuple[int, int, int]]]  # slot -> (shard, row, phase placed in)
+    shards: list[str]  # every input shard (synthetic rows are fetched from any of them)
+
+
+def _scan_shard(item: ScanItem) -> dict[str, Any]:
     """Runs of real rows per phase, and the synthetic rows (location, key, phase, length), of one shard."""
-    path, seed = item["path"], item["seed"]
+    path, seed = item.path, item.seed
     names = shard_schema(path).names
     cols = [c for c in ("id", "text", "_source", "_phase", *PROVENANCE_REQUIRED) if c in names]
     runs: list[list[int]] = []
@@ -394,15 +411,15 @@ class _RowFetcher:
         return table.take(pa.array(np.argsort(positions, kind="stable")))
 
 
-def _write_shard(item: dict[str, Any]) -> dict[str, int]:
+def _write_shard(item: WriteItem) -> dict[str, int]:
     """One output shard: the input shard's real rows, with the planned synthetic rows inserted."""
-    inserts: dict[int, list[tuple[int, int, int]]] = item["inserts"]  # slot -> (shard, row, phase placed in)
-    fetch = _RowFetcher(item["shards"])
+    inserts = item.inserts
+    fetch = _RowFetcher(item.shards)
     local = 0  # real rows of this shard seen so far
     rows = chars = 0
-    w = ShardWriter(item["out"])
+    w = ShardWriter(item.out)
     try:
-        for batch in read_shard(item["path"]):
+        for batch in read_shard(item.path):
             real = batch.filter(pa.array(~_is_synthetic(batch)))
             refs: list[tuple[int, int, int]] = []
             order: list[int] = []  # output order: i < n = real row i, n + m = m-th inserted synthetic row
@@ -431,7 +448,7 @@ def _write_shard(item: dict[str, Any]) -> dict[str, int]:
                 w.write(b)
                 rows += b.num_rows
                 chars += int(pc.sum(pc.utf8_length(b.column("text"))).as_py() or 0)
-        w.close(empty_schema=shard_schema(item["path"]))
+        w.close(empty_schema=shard_schema(item.path))
     except BaseException:
         w.abort()
         raise

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import cli
-from stages import registry
+from stages.base import STAGES
 
 
 def _subcommands() -> dict[str, argparse.ArgumentParser]:
@@ -30,7 +30,7 @@ def test_every_command_has_help_a_description_and_a_place_in_the_readme(repo_dir
 
 
 def test_every_built_in_stage_documents_itself_and_each_parameter():
-    for name, cls in registry.available().items():
+    for name, cls in STAGES.available().items():
         if not cls.__module__.startswith("stages."):
             continue  # stages that tests register for themselves
         doc = cls.__doc__ or ""

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,10 +18,14 @@ import pytest
 import xxhash
 import zstandard
 
-from pipeline.config import validate_config
-from pipeline.io import InputError, list_inputs, read_input, write_dataset, write_parquet_dataset
-from pipeline.shards import write_shard
-from stages.base import REJECTED_SCHEMA, Filter
+from pipeline.config import RunConfig, validate_config
+from pipeline.io.files import InputError, InputFile
+from pipeline.io.listing import list_inputs
+from pipeline.io.reading import read_input
+from pipeline.io.writer import write_dataset, write_parquet_dataset
+from stages.base import Filter
+from stages.core.ledger import REJECTED_SCHEMA
+from stages.core.shards import write_shard
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -49,10 +54,18 @@ def make_cfg(paths: Any, tmp_path: Path, **input_opts: Any) -> Any:
     return validate_config(raw)
 
 
+def list_files(cfg: RunConfig) -> list[InputFile]:
+    return list_inputs(cfg.input, cfg.synthetic, cfg.resolve)
+
+
+def read_file(f: InputFile, cfg: RunConfig) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch | None]]:
+    return read_input(f, cfg.input, cfg.execution.batch_size)
+
+
 def read_all(cfg: Any) -> tuple[pa.Table, pa.Table, list[tuple[int, int]]]:
     docs, rejected, sizes = [], [], []
-    for f in list_inputs(cfg):
-        for d, r in read_input(f, cfg):
+    for f in list_files(cfg):
+        for d, r in read_file(f, cfg):
             docs.append(d)
             sizes.append((d.num_rows, 0 if r is None else r.num_rows))
             if r is not None:
@@ -96,7 +109,7 @@ def test_jsonl_variants(tmp_path: Path, suffix: str) -> None:
     else:
         write_lines(path, lines)
     cfg = make_cfg(str(path), tmp_path)
-    (f,) = list_inputs(cfg)
+    (f,) = list_files(cfg)
     assert f.format == "jsonl"
     assert f.compression == {".gz": "gzip", ".zst": "zstd"}.get(path.suffix)
     assert f.source == path.name
@@ -123,7 +136,7 @@ def _table() -> pa.Table:
 
 def _check_columnar(tmp_path: Path, path: Path, fmt: str, source: str) -> None:
     cfg = make_cfg(str(path), tmp_path, max_doc_chars=15, batch_size=2)
-    files = list_inputs(cfg)
+    files = list_files(cfg)
     assert [f.format for f in files] == [fmt]
     assert files[0].source == source
     docs, rej, sizes = read_all(cfg)
@@ -162,7 +175,7 @@ def test_datasets_folder(tmp_path: Path) -> None:
     t = _table()
     datasets.Dataset(t).save_to_disk(str(tmp_path / "hf"), num_shards=2)
     cfg = make_cfg("hf", tmp_path, max_doc_chars=15)
-    files = list_inputs(cfg)
+    files = list_files(cfg)
     assert [(f.format, f.source) for f in files] == [
         ("datasets", "hf/data-00000-of-00002.arrow"),
         ("datasets", "hf/data-00001-of-00002.arrow"),
@@ -183,14 +196,14 @@ def test_directory_glob_and_order(tmp_path: Path) -> None:
     (root / "README.md").write_text("not an input")
     (root / ".hidden.jsonl").write_text('{"text": "x"}\n')
     cfg = make_cfg("corpus", tmp_path)
-    assert [f.source for f in list_inputs(cfg)] == [
+    assert [f.source for f in list_files(cfg)] == [
         "corpus/a.jsonl",
         "corpus/b.jsonl",
         "corpus/sub/c.json",
         "corpus/sub/d.parquet",
     ]
     cfg = make_cfg(str(root / "**" / "*.json*"), tmp_path)
-    assert [f.source for f in list_inputs(cfg)] == ["corpus/a.jsonl", "corpus/b.jsonl", "corpus/sub/c.json"]
+    assert [f.source for f in list_files(cfg)] == ["corpus/a.jsonl", "corpus/b.jsonl", "corpus/sub/c.json"]
     docs, _, _ = read_all(cfg)
     assert docs.column("text").to_pylist() == ["甲", "乙", "丙"]
 
@@ -226,7 +239,7 @@ def test_custom_fields_renamed_and_clashes_refused(tmp_path: Path) -> None:
         read_all(cfg)
     pq.write_table(pa.table({"content": ["x"], "text": ["y"]}), tmp_path / "c.parquet")
     with pytest.raises(InputError, match=r"c\.parquet: has a column 'text'"):
-        list_inputs(make_cfg("c.parquet", tmp_path, text_field="content"))
+        list_files(make_cfg("c.parquet", tmp_path, text_field="content"))
 
 
 # -- malformed input ---------------------------------------------------------------------------------------
@@ -283,10 +296,10 @@ def test_gbk_file_refused_then_decoded(tmp_path: Path) -> None:
     path = tmp_path / "gbk.jsonl"
     path.write_bytes("\n".join(lines).encode("gb18030") + b"\n")
     with pytest.raises(InputError, match=r"gbk\.jsonl: not UTF-8 \(looks like GBK/GB18030\); set input\.encoding"):
-        list_inputs(make_cfg(str(path), tmp_path))
+        list_files(make_cfg(str(path), tmp_path))
     for enc in ("auto", "gb18030"):
         cfg = make_cfg(str(path), tmp_path, encoding=enc)
-        assert list_inputs(cfg)[0].encoding == "gb18030"
+        assert list_files(cfg)[0].encoding == "gb18030"
         docs, rej, _ = read_all(cfg)
         assert docs.column("text").to_pylist() == ["简体中文编码的文件", "第二行，还是国标码"]
         assert rej.num_rows == 0
@@ -297,7 +310,7 @@ def test_gbk_file_refused_then_decoded(tmp_path: Path) -> None:
     assert rej.select(["reason", "text"]).to_pylist() == [{"reason": "malformed_json", "text": '{"text": "断了'}]
     # a UTF-8 file stays UTF-8 under `auto`
     utf8 = write_lines(tmp_path / "u.jsonl", lines)
-    assert list_inputs(make_cfg(str(utf8), tmp_path, encoding="auto"))[0].encoding == "utf-8"
+    assert list_files(make_cfg(str(utf8), tmp_path, encoding="auto"))[0].encoding == "utf-8"
 
 
 def test_neither_utf8_nor_gb18030(tmp_path: Path) -> None:
@@ -306,7 +319,7 @@ def test_neither_utf8_nor_gb18030(tmp_path: Path) -> None:
     with pytest.raises(
         InputError, match=r"bin\.jsonl: neither UTF-8 nor GB18030 \(first invalid UTF-8 byte at offset 13\)"
     ):
-        list_inputs(make_cfg(str(path), tmp_path, encoding="auto"))
+        list_files(make_cfg(str(path), tmp_path, encoding="auto"))
 
 
 def test_one_garbage_line_in_an_ascii_file_is_rejected_not_fatal(tmp_path: Path) -> None:
@@ -324,9 +337,9 @@ def test_truncated_archive_is_an_input_error(tmp_path: Path, ext: str) -> None:
     whole = gzip.compress(data) if ext == "gz" else zstandard.ZstdCompressor().compress(data)
     (tmp_path / f"cut.jsonl.{ext}").write_bytes(whole[: len(whole) // 2])
     cfg = make_cfg(f"cut.jsonl.{ext}", tmp_path)
-    (f,) = list_inputs(cfg)  # the first MB is intact
+    (f,) = list_files(cfg)  # the first MB is intact
     with pytest.raises(InputError, match=rf"cut\.jsonl\.{ext}: cannot read after line \d+: .*end"):
-        for _ in read_input(f, cfg):
+        for _ in read_file(f, cfg):
             pass
 
 
@@ -392,30 +405,30 @@ def test_fields_present_only_in_later_rows_are_kept(tmp_path: Path) -> None:
 
 def test_listing_errors_name_the_path(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"nope/\*\.jsonl: no input files match"):
-        list_inputs(make_cfg("nope/*.jsonl", tmp_path))
+        list_files(make_cfg("nope/*.jsonl", tmp_path))
     with pytest.raises(InputError, match=r"missing\.jsonl: no such file or directory"):
-        list_inputs(make_cfg("missing.jsonl", tmp_path))
+        list_files(make_cfg("missing.jsonl", tmp_path))
     (tmp_path / "data.txt").write_text("x")
     with pytest.raises(InputError, match=r"data\.txt: unknown input format"):
-        list_inputs(make_cfg("data.txt", tmp_path))
+        list_files(make_cfg("data.txt", tmp_path))
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match=r"empty: no input files in this folder"):
-        list_inputs(make_cfg("empty", tmp_path))
+        list_files(make_cfg("empty", tmp_path))
     pq.write_table(pa.table({"body": ["x"]}), tmp_path / "p.parquet")
     with pytest.raises(InputError, match=r"p\.parquet: no column 'text' \(columns: body\); set input\.text_field"):
-        list_inputs(make_cfg("p.parquet", tmp_path))
+        list_files(make_cfg("p.parquet", tmp_path))
     (tmp_path / "junk.parquet").write_bytes(b"not parquet at all")
     with pytest.raises(InputError, match=r"junk\.parquet: cannot read as parquet"):
-        list_inputs(make_cfg("junk.parquet", tmp_path))
+        list_files(make_cfg("junk.parquet", tmp_path))
 
 
 def test_same_source_twice_refused(tmp_path: Path) -> None:
     write_lines(tmp_path / "x" / "a.jsonl", ['{"text": "a"}'])
     write_lines(tmp_path / "y" / "a.jsonl", ['{"text": "a"}'])
     with pytest.raises(InputError, match=r"same source name 'a\.jsonl'"):
-        list_inputs(make_cfg(["x/a.jsonl", "y/a.jsonl"], tmp_path))
+        list_files(make_cfg(["x/a.jsonl", "y/a.jsonl"], tmp_path))
     # the same file listed three ways is read once, under the first listing's source
-    assert [f.source for f in list_inputs(make_cfg(["x/a.jsonl", "x/*.jsonl", "x"], tmp_path))] == ["a.jsonl"]
+    assert [f.source for f in list_files(make_cfg(["x/a.jsonl", "x/*.jsonl", "x"], tmp_path))] == ["a.jsonl"]
 
 
 def test_explicit_format_overrides_extension(tmp_path: Path) -> None:
@@ -438,12 +451,12 @@ def test_synthetic_provenance(tmp_path: Path) -> None:
     )
     syn = [{"name": "rephrase", "paths": ["syn"], "defaults": {"generator": "qwen2.5-72b", "prompt_id": "rp_v1"}}]
     cfg = make_cfg("real.jsonl", tmp_path, synthetic=syn)
-    files = list_inputs(cfg)
+    files = list_files(cfg)
     assert [f.source for f in files] == ["real.jsonl", "synthetic/rephrase/syn/s.jsonl"]
     assert files[1].synthetic["defaults"] == {"generator": "qwen2.5-72b", "prompt_id": "rp_v1"}
-    real = next(read_input(files[0], cfg))[0]
+    real = next(read_file(files[0], cfg))[0]
     assert real.column("_source").to_pylist() == ["real"]
-    docs = next(read_input(files[1], cfg))[0]
+    docs = next(read_file(files[1], cfg))[0]
     assert docs.column("_source").to_pylist() == ["synthetic", "synthetic"]
     assert docs.column("_gen_generator").to_pylist() == ["qwen2.5-72b", "other-model"]
     assert docs.column("_gen_prompt_id").to_pylist() == ["rp_v1", "p2"]
@@ -594,7 +607,7 @@ def _mixed_corpus(root: Path) -> None:
 
 
 def _listing(cfg: Any) -> list[tuple[str, str, int, str, str | None]]:
-    return [(f.source, f.format, f.size, f.fingerprint, f.compression) for f in list_inputs(cfg)]
+    return [(f.source, f.format, f.size, f.fingerprint, f.compression) for f in list_files(cfg)]
 
 
 def test_memory_url_lists_and_reads_like_a_local_copy(tmp_path: Path, mem: Any) -> None:
@@ -614,7 +627,7 @@ def test_memory_url_lists_and_reads_like_a_local_copy(tmp_path: Path, mem: Any) 
     local_docs, local_rej, local_sizes = read_all(local)
     for url in (f"memory://{root}/corpus", f"memory://{root}/corpus/", f"memory://{root}/corpus/**"):
         cfg = make_cfg(url, tmp_path, batch_size=2)
-        files = list_inputs(cfg)
+        files = list_files(cfg)
         assert [f.path for f in files] == [f"memory://{root}/{s}" for s in expected_sources]
         # same sources, sizes, compression and content fingerprints (xxh3 of the bytes: memory fs has no ETag)
         assert _listing(cfg) == _listing(local)
@@ -631,7 +644,7 @@ def test_memory_url_lists_and_reads_like_a_local_copy(tmp_path: Path, mem: Any) 
     assert [s for s, *_ in _listing(glob_cfg)] == ["corpus/sub/b.jsonl.gz", "corpus/sub/c.jsonl.zst"]
     assert _listing(glob_cfg) == _listing(local_glob)
     # a single file
-    (f,) = list_inputs(make_cfg(f"memory://{root}/corpus/sub/c.jsonl.zst", tmp_path))
+    (f,) = list_files(make_cfg(f"memory://{root}/corpus/sub/c.jsonl.zst", tmp_path))
     assert (f.source, f.compression, f.path) == ("c.jsonl.zst", "zstd", f"memory://{root}/corpus/sub/c.jsonl.zst")
 
 
@@ -642,8 +655,8 @@ def test_file_url_gives_the_same_ids_as_the_plain_path(tmp_path: Path) -> None:
     pq.write_table(pa.table({"text": ["丁", "戊"]}), root / "2025" / "c.parquet")
     plain = make_cfg(str(root / "*" / "*"), tmp_path)
     url = make_cfg(f"file://{root}/*/*", tmp_path)
-    files = list_inputs(url)
-    assert [f.path for f in files] == [f"file://{p}" for p in (f.path for f in list_inputs(plain))]
+    files = list_files(url)
+    assert [f.path for f in files] == [f"file://{p}" for p in (f.path for f in list_files(plain))]
     assert _listing(url) == _listing(plain)
     docs = read_all(url)[0]
     assert docs.equals(read_all(plain)[0])
@@ -658,7 +671,7 @@ def test_file_url_gives_the_same_ids_as_the_plain_path(tmp_path: Path) -> None:
     import pickle
 
     again = pickle.loads(pickle.dumps(files[0]))
-    assert next(read_input(again, url))[0].column("text").to_pylist() == ["甲", "乙"]
+    assert next(read_file(again, url))[0].column("text").to_pylist() == ["甲", "乙"]
 
 
 def test_datasets_folder_through_a_url(tmp_path: Path, mem: Any) -> None:
@@ -671,7 +684,7 @@ def test_datasets_folder_through_a_url(tmp_path: Path, mem: Any) -> None:
     local = make_cfg("corpus", tmp_path, max_doc_chars=15)
     for path in (f"memory://{root}/corpus", f"file://{tmp_path}/corpus"):
         cfg = make_cfg(path, tmp_path, max_doc_chars=15)
-        assert [(f.format, f.source) for f in list_inputs(cfg)] == [
+        assert [(f.format, f.source) for f in list_files(cfg)] == [
             ("datasets", "corpus/hf/data-00000-of-00002.arrow"),
             ("datasets", "corpus/hf/data-00001-of-00002.arrow"),
             ("jsonl", "corpus/z.jsonl"),
@@ -684,7 +697,7 @@ def test_datasets_folder_through_a_url(tmp_path: Path, mem: Any) -> None:
         )
     # the folder itself, by URL
     cfg = make_cfg(f"memory://{root}/corpus/hf", tmp_path)
-    assert [f.source for f in list_inputs(cfg)] == ["hf/data-00000-of-00002.arrow", "hf/data-00001-of-00002.arrow"]
+    assert [f.source for f in list_files(cfg)] == ["hf/data-00000-of-00002.arrow", "hf/data-00001-of-00002.arrow"]
 
 
 def test_malformed_lines_and_gbk_through_a_url(tmp_path: Path, mem: Any) -> None:
@@ -700,7 +713,7 @@ def test_malformed_lines_and_gbk_through_a_url(tmp_path: Path, mem: Any) -> None
     fs.pipe_file(f"{root}/gbk.jsonl", '{"text": "简体中文编码的文件"}\n'.encode("gb18030"))
     url = f"memory://{root}/gbk.jsonl"
     with pytest.raises(InputError, match=rf"^{url}: not UTF-8 \(looks like GBK/GB18030\); set input\.encoding"):
-        list_inputs(make_cfg(url, tmp_path))
+        list_files(make_cfg(url, tmp_path))
     cfg = make_cfg(url, tmp_path, encoding="auto")
     assert read_all(cfg)[0].column("text").to_pylist() == ["简体中文编码的文件"]
 
@@ -720,7 +733,7 @@ def test_url_errors_name_the_url(tmp_path: Path, mem: Any) -> None:
         cases.append(("s3://bucket/crawl/*.jsonl.zst", r"install s3fs to read s3:// inputs"))
     for url, msg in cases:
         with pytest.raises(InputError) as e:
-            list_inputs(make_cfg(url, tmp_path))
+            list_files(make_cfg(url, tmp_path))
         assert str(e.value).startswith(f"{url}: ")
         assert "\n" not in str(e.value)
         assert re.search(msg, str(e.value)), str(e.value)
@@ -733,18 +746,18 @@ def test_store_checksum_replaces_reading_the_file(tmp_path: Path, mem: Any, monk
     fs.pipe_file(f"{root}/a.jsonl", b'{"text": "a"}\n')
     info = MemoryFileSystem.info
     monkeypatch.setattr(MemoryFileSystem, "info", lambda self, path, **kw: {**info(self, path, **kw), "ETag": '"9f1c"'})
-    monkeypatch.setattr("pipeline.io._fingerprint", lambda path: pytest.fail(f"{path} was hashed"))
-    (f,) = list_inputs(make_cfg(f"memory://{root}/a.jsonl", tmp_path))
+    monkeypatch.setattr("pipeline.io.listing.file_fingerprint", lambda path: pytest.fail(f"{path} was hashed"))
+    (f,) = list_files(make_cfg(f"memory://{root}/a.jsonl", tmp_path))
     assert f.fingerprint == "etag:9f1c"
 
 
 def test_estimate_rows_through_a_url(tmp_path: Path, mem: Any) -> None:
-    from pipeline.io import estimate_rows
+    from pipeline.io.reading import estimate_rows
 
     fs, root = mem
     _mixed_corpus(tmp_path / "corpus")
     upload(tmp_path / "corpus", fs, f"{root}/corpus")
-    files = list_inputs(make_cfg(f"memory://{root}/corpus", tmp_path))
+    files = list_files(make_cfg(f"memory://{root}/corpus", tmp_path))
     assert [estimate_rows(f) for f in files] == [3, 5, 5, 2, 1, 5]
 
 
@@ -759,5 +772,5 @@ def test_a_wrong_text_field_is_refused_naming_the_fields_found(tmp_path: Path):
         match=r"posts.jsonl: no `text` field in its first 3 documents \(fields: id, body, "
         r"title\); set input.text_field",
     ):
-        list_inputs(make_cfg([str(path)], tmp_path))
-    assert [f.source for f in list_inputs(make_cfg([str(path)], tmp_path, text_field="body"))] == ["posts.jsonl"]
+        list_files(make_cfg([str(path)], tmp_path))
+    assert [f.source for f in list_files(make_cfg([str(path)], tmp_path, text_field="body"))] == ["posts.jsonl"]

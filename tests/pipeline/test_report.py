@@ -23,9 +23,11 @@ from pipeline.report import Threshold, excerpt, open_report, signal_thresholds, 
 from pipeline.report.markup import num
 from pipeline.report.thresholds import _param_values
 from pipeline.runner import run_local
-from pipeline.shards import read_json, read_shard, write_json
-from stages import registry
-from stages.base import REJECTED_SCHEMA, Filter, set_column
+from stages.base import STAGES, Filter
+from stages.core.arrow import set_column
+from stages.core.atomic import read_json, write_json
+from stages.core.ledger import REJECTED_SCHEMA
+from stages.core.shards import read_shard
 from tests import browser
 
 SENTENCES = [
@@ -108,7 +110,7 @@ def _documents() -> list[dict]:
 
 
 def _stages() -> list:
-    available = registry.available()
+    available = STAGES.available()
     stages: list = ["normalize", "langid", "lang_filter"]
     for name in ("han_ratio_filter", "length_filter", "punctuation_filter", "repetition_filter"):
         if name in available:

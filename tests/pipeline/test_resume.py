@@ -56,9 +56,9 @@ def _outputs(run_dir: Path) -> tuple[dict[str, bytes], list[tuple]]:
 
 
 def _extra_stages(repo: Path) -> str:
-    from stages import registry
+    from stages.base import STAGES
 
-    stages = registry.available()
+    stages = STAGES.available()
     extra = []
     if "curriculum" in stages:
         extra.append("- curriculum: {schedule: phases, phases: 3}")

@@ -9,8 +9,9 @@ import pytest
 
 from pipeline.config import validate_config
 from pipeline.runner import RunPaths, run_local, segments
-from stages.base import Filter, GlobalResult, GlobalStage, Mapper, set_column
-from stages.stats import ConservationError, StageStats
+from stages.base import Filter, GlobalResult, GlobalStage, Mapper
+from stages.core.arrow import set_column
+from stages.core.stats import ConservationError, StageStats
 
 
 class _UpperMapper(Mapper):
@@ -39,8 +40,8 @@ class _ReverseGlobal(GlobalStage):
     name = "runner_reverse_global"
 
     def run(self, shards, ctx):
-        from pipeline.shards import read_shard, write_parquet, write_shard
-        from stages.base import REJECTED_SCHEMA, rejected_batch
+        from stages.core.ledger import REJECTED_SCHEMA, rejected_batch
+        from stages.core.shards import read_shard, write_parquet, write_shard
 
         stats = StageStats()
         outs, dropped = [], []

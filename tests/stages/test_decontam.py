@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from stages.base import STAGES
 from stages.decontam import Benchmark, Decontaminate, ngram_hashes, read_benchmark
-from stages.registry import get
 from stages.testing import make_batch, run_stage
 
 # Folded lengths (NFKC, punctuation and whitespace stripped): Q1 37, Q2 54, Q3 50 characters.
@@ -70,7 +70,7 @@ def _ledger(out) -> dict[str, str]:
 
 
 def test_registered():
-    assert get("decontaminate") is Decontaminate
+    assert STAGES.get("decontaminate") is Decontaminate
 
 
 def test_read_all_formats(bench_files):

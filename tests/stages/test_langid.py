@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from stages import registry
+from stages.base import STAGES
 from stages.langid import LangFilter, LangId, model_path
 from stages.testing import make_batch, run_stage
 
@@ -32,8 +32,8 @@ def stub(stage: LangId, answers: dict[str, list[tuple[float, str]]]) -> LangId:
 
 
 def test_registered_and_model_is_bundled():
-    assert registry.get("langid") is LangId
-    assert registry.get("lang_filter") is LangFilter
+    assert STAGES.get("langid") is LangId
+    assert STAGES.get("lang_filter") is LangFilter
     assert model_path().name == "lid.176.ftz"
 
 

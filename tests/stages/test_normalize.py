@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stages import registry
+from stages.base import STAGES
 from stages.normalize import Normalize, id_card_valid, luhn_valid, redact_pii
 from stages.testing import run_stage
 
@@ -23,7 +23,7 @@ def norm(text: str, **params) -> str:
 
 
 def test_registered():
-    assert registry.get("normalize") is Normalize
+    assert STAGES.get("normalize") is Normalize
 
 
 def test_checksums():

@@ -8,9 +8,9 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
+from pipeline.report.phases import phase_table
 from stages.curriculum import Curriculum, Schedule
 from stages.curriculum import signals as sig
-from stages.curriculum.report import phase_table
 from stages.curriculum.stage import spearman_matrix
 from stages.testing import make_batch, read_all, run_global
 

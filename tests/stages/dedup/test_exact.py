@@ -5,7 +5,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from stages import registry
+from stages.base import STAGES
 from stages.dedup.common import read_table
 from stages.dedup.exact import ExactDedup, _index_files
 from stages.dedup.minhash import MinHashDedup
@@ -13,7 +13,7 @@ from stages.testing import ledger, make_batch, read_all, run_global
 
 
 def test_registered():
-    assert registry.get("exact_dedup") is ExactDedup
+    assert STAGES.get("exact_dedup") is ExactDedup
 
 
 def test_folded_variants_are_one_document(tmp_path):

@@ -5,8 +5,8 @@ from pathlib import Path
 import opencc
 import pytest
 
-from stages import registry
-from stages.dedup.inspect import dedup_inspect, true_jaccard
+from pipeline.report.dedup_inspect import dedup_inspect, true_jaccard
+from stages.base import STAGES
 from stages.dedup.minhash import MinHashDedup
 from stages.testing import ledger, make_batch, read_all, run_global
 
@@ -23,7 +23,7 @@ OTHER = distinct(104, 0x8000)
 
 
 def test_registered_and_params():
-    assert registry.get("minhash_dedup") is MinHashDedup
+    assert STAGES.get("minhash_dedup") is MinHashDedup
     p = MinHashDedup().lsh_params()
     assert (p["bands"], p["rows"]) == (9, 13)
     with pytest.raises(ValueError):

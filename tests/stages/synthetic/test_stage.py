@@ -7,8 +7,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.shards import read_json
-from stages.registry import get
+from stages.base import STAGES
+from stages.core.atomic import read_json
 from stages.synthetic.stage import ShortfallError, SyntheticInjection
 from stages.testing import make_batch, read_all, run_global
 
@@ -59,7 +59,7 @@ def _phase_counts(table: pa.Table) -> dict[int, tuple[int, int]]:
 
 
 def test_registered():
-    assert get("synthetic") is SyntheticInjection
+    assert STAGES.get("synthetic") is SyntheticInjection
 
 
 def test_phase_ratios_met_and_real_order_kept(tmp_path):

@@ -16,8 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.shards import read_json, read_shard
 from stages.chinese import fold
+from stages.core.atomic import read_json
+from stages.core.shards import read_shard
 from stages.dedup.common import read_table
 
 

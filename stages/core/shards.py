@@ -5,7 +5,6 @@ Stream format is what `datasets.save_to_disk` writes, so a finished shard can be
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-TMP_SUFFIX = ".tmp"
+from stages.core.atomic import TMP_SUFFIX, atomic_path
 
 
 def read_shard(path: str, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
@@ -140,28 +139,10 @@ def write_shard(path: str, batches: Iterable[pa.RecordBatch], schema: pa.Schema 
 
 def write_parquet(path: str, batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> int:
     """Atomic Parquet file (the rejected ledger and optional Parquet output)."""
-    tmp = path + TMP_SUFFIX
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     rows = 0
-    with pq.ParquetWriter(tmp, schema, compression="zstd") as w:
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as w:
         for b in batches:
             if b.num_rows:
                 w.write_batch(conform(b, schema))
                 rows += b.num_rows
-    os.replace(tmp, path)
     return rows
-
-
-def write_json(path: str, obj: Any, sort_keys: bool = True) -> None:
-    """Atomic JSON file; keys sorted unless their order means something (stages in pipeline order)."""
-    tmp = path + TMP_SUFFIX
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, ensure_ascii=False, indent=2, sort_keys=sort_keys)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
-def read_json(path: str) -> Any:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)

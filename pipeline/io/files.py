@@ -1,0 +1,47 @@
+"""What every part of input reading shares: `InputFile` (one listed input), `InputError` and the format names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import xxhash
+
+READ_STAGE = "read"
+
+
+REJECTED_TEXT_CHARS = 2_000  # a rejected 50 MB document keeps only its head in the ledger
+
+
+JSONL_EXTS = (".jsonl", ".json", ".ndjson")
+
+
+PARQUET_EXTS = (".parquet",)
+
+
+ARROW_EXTS = (".arrow", ".feather", ".ipc")
+
+
+COMPRESSION_EXTS = {".gz": "gzip", ".zst": "zstd"}
+
+
+FORMATS = ("jsonl", "parquet", "arrow", "datasets")
+
+
+class InputError(ValueError):
+    """An input the user must fix (missing, unreadable, wrongly encoded); the message names the file."""
+
+
+@dataclass(frozen=True)
+class InputFile:
+    path: str  # absolute local path, or the full URL of a remote input
+    format: str  # jsonl | parquet | arrow | datasets
+    source: str  # relative to the configured folder / glob base: stable across machines, seeds derived ids
+    size: int
+    fingerprint: str  # xxh3_64 of the file's bytes, or "etag:..." / "md5:..." when the store reports one
+    encoding: str = "utf-8"  # utf-8 | gb18030 (JSONL only)
+    compression: str | None = None  # None | gzip | zstd (JSONL only)
+    synthetic: dict[str, Any] | None = None  # {"name", "defaults", "required", "index"} for synthetic sources
+
+    def id_prefix(self) -> str:
+        return xxhash.xxh3_64_hexdigest(self.source.encode("utf-8"))[:12]
