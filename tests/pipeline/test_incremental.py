@@ -113,7 +113,7 @@ def test_append_refusing_new_columns_leaves_no_complete_version(tmp_path: Path):
     """A version is complete only once data/ includes it; the refusal says why, and the next run tries again."""
     import datasets
 
-    from pipeline.io import InputError
+    from pipeline.io.files import InputError
 
     (tmp_path / "in").mkdir()
     _write(tmp_path / "in" / "day1.jsonl", [("a1", DOCS[0]), ("a2", DOCS[1])])
