@@ -32,6 +32,9 @@ class InputConfig(_Strict):
         "utf-8", description="utf-8 refuses other encodings with the file name; auto decodes GBK/GB18030 too"
     )
     max_doc_chars: int = Field(1_000_000, gt=0, description="longer documents are rejected as read.too_long")
+    duplicate_ids: Literal["fail", "rekey"] = Field(
+        "fail", description="an id in two places fails the run naming both; rekey makes ids `source:id`"
+    )
 
     @field_validator("paths", mode="before")
     @classmethod

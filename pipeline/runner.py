@@ -16,6 +16,7 @@ import os
 import platform
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,7 +32,8 @@ import pyarrow.parquet as pq
 from pipeline import outdir, stop
 from pipeline.config import RunConfig, StageSpec
 from pipeline.faults import checkpoint
-from pipeline.io.files import InputError, InputFile
+from pipeline.io import ids
+from pipeline.io.files import InputError, InputFile, InputWarning
 from pipeline.io.listing import list_inputs
 from pipeline.io.reading import read_input
 from pipeline.io.writer import write_dataset, write_parquet_dataset
@@ -205,7 +207,8 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
     out_path, rejected_path, marker = paths.shard(task.segment.index, task.number)
     if os.path.exists(marker):
         done = read_json(marker)
-        if done.get("key") == task.key and os.path.exists(out_path) and "rejected" in done:
+        ids_ok = task.segment.index != 0 or os.path.exists(done.get("ids", ""))
+        if done.get("key") == task.key and os.path.exists(out_path) and "rejected" in done and ids_ok:
             done["skipped"] = True
             return done
     stages = _built_stages(task.segment.specs)
@@ -214,9 +217,13 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
     sink = RejectedSink(rejected_path, task.config.output.keep_rejected_text)
     writer = ShardWriter(out_path)
     schema = None
+    id_hashes: list = []  # of every id read (segment 0), so repeated ids across the input are found
     try:
         for batch, read_rejected in _source_batches(task):
             if task.segment.index == 0:
+                id_hashes.append(ids.id_hashes(batch.column("id").to_pylist()))
+                if read_rejected is not None:
+                    id_hashes.append(ids.id_hashes(read_rejected.column("id").to_pylist()))
                 n_bad = 0 if read_rejected is None else read_rejected.num_rows
                 chars = text_chars(batch)
                 read_stats = StageStats(batch.num_rows + n_bad, batch.num_rows, n_bad, chars, chars)
@@ -249,6 +256,8 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
         raise
     ledger = sink.close()
     stats.check()
+    if task.segment.index == 0:
+        ids.write_hashes(marker.removesuffix(".done") + ".ids.npy", id_hashes)
     done = {
         "key": task.key,
         "segment": task.segment.index,
@@ -262,6 +271,8 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
         "stats": stats.to_dict(),
         "skipped": False,
     }
+    if task.segment.index == 0:
+        done["ids"] = marker.removesuffix(".done") + ".ids.npy"
     write_json(marker, done)
     return done
 
@@ -470,6 +481,8 @@ def _run(
                 skipped += bool(r.get("skipped"))
                 shard_states.append({k: r[k] for k in ("segment", "number", "source", "output", "rows", "skipped")})
             total += len(tasks)
+            if seg.index == 0:
+                _check_inputs(cfg, inputs, results)
             sources = [r["output"] for r in results]
             source_keys = [r["key"] for r in results]
         else:
@@ -508,6 +521,21 @@ def _run(
 
     write_report(paths.root)
     return result
+
+
+def _check_inputs(cfg: RunConfig, inputs: list[InputFile], results: list[dict[str, Any]]) -> None:
+    """Ids unique over all inputs (else a located InputError); a warning for each input with no documents."""
+
+    def ids_of(i: int) -> Iterator[str]:
+        for docs, rejected in read_input(inputs[i], cfg.input, cfg.execution.batch_size):
+            yield from docs.column("id").to_pylist()
+            if rejected is not None:
+                yield from rejected.column("id").to_pylist()
+
+    ids.check_unique(inputs, [r["ids"] for r in results], ids_of)
+    for f, r in zip(inputs, results, strict=True):
+        if not r["stats"]["stages"][READ]["docs_in"]:
+            warnings.warn(f"{f.path}: holds no documents", InputWarning, stacklevel=1)
 
 
 def _ledger_rows(rejected_dir: str, ledger: list[str]) -> int:

@@ -10,6 +10,7 @@ import pyarrow as pa
 from pipeline.io import arrow, jsonl, parquet
 from pipeline.io.columnar import columnar_batches, rebatch, split_columnar
 from pipeline.io.files import InputFile
+from pipeline.io.ids import rekey
 
 if TYPE_CHECKING:
     from pipeline.config import InputConfig
@@ -19,6 +20,14 @@ def read_input(
     f: InputFile, inp: InputConfig, batch_size: int
 ) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch | None]]:
     """(documents, rejected) per batch of at most `batch_size` input rows, in bounded memory."""
+    if inp.duplicate_ids == "rekey":
+        for docs, rejected in _read(f, inp, batch_size):
+            yield rekey(docs, f), rekey(rejected, f)
+    else:
+        yield from _read(f, inp, batch_size)
+
+
+def _read(f: InputFile, inp: InputConfig, batch_size: int) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch | None]]:
     if f.format == "jsonl":
         yield from jsonl.read_jsonl(f, inp, batch_size)
         return
