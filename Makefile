@@ -6,7 +6,7 @@ BIN := .venv/bin
 
 $(BIN)/jingxuan: pyproject.toml
 	$(PY) -m venv .venv
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,eval]'
 	touch $@
 
 setup: $(BIN)/jingxuan

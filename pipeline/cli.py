@@ -23,15 +23,19 @@ def command(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from pipeline.config import ConfigError
+    from pipeline.disk import OutputError
     from pipeline.io.files import InputError
     from pipeline.outdir import OutputFolderError
+    from pipeline.proxy_eval.corpus import ProxyEvalError
     from stages.base import UnknownStageError
 
     return (
         ConfigError,
         InputError,
+        OutputError,
         OutputFolderError,
         UnknownStageError,
+        ProxyEvalError,
         FileNotFoundError,
         NotADirectoryError,
         FileExistsError,
@@ -258,6 +262,38 @@ def cmd_train_quality(args: argparse.Namespace) -> int:
     return 0
 
 
+@command
+def cmd_curriculum_eval(args: argparse.Namespace) -> int:
+    from pipeline.proxy_eval.harness import run_curriculum_eval
+    from pipeline.proxy_eval.results import text_table, verdict
+    from pipeline.proxy_eval.settings import EvalSettings, ModelSettings
+
+    model = ModelSettings(
+        d_model=args.d_model,
+        layers=args.layers,
+        heads=args.heads,
+        context=args.context,
+        batch_size=args.batch_size,
+        lr=args.lr,
+    )
+    settings = EvalSettings(
+        orders=tuple(args.orders),
+        seeds=tuple(args.seeds),
+        steps=args.steps,
+        evals=args.evals,
+        holdout=args.holdout,
+        budget_minutes=args.budget_minutes or None,
+        threads=args.threads,
+        device=args.device,
+        model=model,
+    )
+    result = run_curriculum_eval(args.run_dir, settings, log=lambda line: print(line, file=sys.stderr))
+    print(text_table(result))
+    print()
+    print("\n".join(verdict(result)))
+    return 0
+
+
 # -- stages -------------------------------------------------------------------------------------------------
 
 
@@ -298,6 +334,8 @@ def _type_name(annotation: Any) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from pipeline.proxy_eval.settings import ORDERS, EvalSettings, ModelSettings
+
     parser = argparse.ArgumentParser(prog="jingxuan", description="Curate Chinese-language corpora for LLM training.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for user errors")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -380,6 +418,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the training shuffle")
 
     p = sub.add_parser(
+        "curriculum-eval",
+        help="train small proxy models on a run in curriculum, shuffled and reversed order; compare held-out loss",
+        description="Train a small byte-level language model (torch; pip install 'jingxuan[eval]') on RUN_DIR/data "
+        "read in curriculum order, shuffled and reversed: the same documents, bytes and seeds, with documents held "
+        "out (by id hash) before ordering. Writes curriculum_eval.json, curriculum_eval.svg and a report.html "
+        "section; prints held-out loss by order (mean ± sd over seeds) and whether an order beats the shuffle.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("run_dir", help="a finished run directory (its data/ is read in training order)")
+    ev, mo = EvalSettings(), ModelSettings()
+    p.add_argument("--orders", nargs="+", default=list(ORDERS), choices=ORDERS, help="orders to train on")
+    p.add_argument("--seeds", nargs="+", type=int, default=list(ev.seeds), help="seeds (model init and the shuffle)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=ev.steps,
+        help="training steps per order and seed (fewer if the data or the time budget cannot hold them; the "
+        "output says so)",
+    )
+    p.add_argument(
+        "--budget-minutes",
+        type=float,
+        default=ev.budget_minutes,
+        help="time for all runs; steps are scaled down to fit (0: no limit)",
+    )
+    p.add_argument("--evals", type=int, default=ev.evals, help="held-out measurements per run (after step 0)")
+    p.add_argument("--holdout", type=float, default=ev.holdout, help="share of documents held out")
+    p.add_argument("--d-model", type=int, default=mo.d_model, help="model width")
+    p.add_argument("--layers", type=int, default=mo.layers, help="transformer layers")
+    p.add_argument("--heads", type=int, default=mo.heads, help="attention heads")
+    p.add_argument("--context", type=int, default=mo.context, help="bytes per training window")
+    p.add_argument("--batch-size", type=int, default=mo.batch_size, help="windows per step")
+    p.add_argument("--lr", type=float, default=mo.lr, help="peak learning rate (warm-up, then cosine to a tenth)")
+    p.add_argument("--threads", type=int, default=ev.threads, help="torch CPU threads (fixed: reproducible numbers)")
+    p.add_argument("--device", default=ev.device, choices=["auto", "cpu", "cuda"], help="auto: CUDA when present")
+
+    p = sub.add_parser(
         "stages",
         help="list registered stages and their parameters",
         description="List registered stages with parameters and defaults.",
@@ -404,6 +479,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"jingxuan: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a full disk or read-only folder under any command (report, train-quality ...)
+        from pipeline.disk import output_error
+
+        err = output_error(e, os.getcwd())
+        if err is None or args.debug:
+            raise
+        print(f"jingxuan: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("jingxuan: interrupted", file=sys.stderr)

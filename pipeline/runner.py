@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from pipeline import outdir, stop
 from pipeline.config import RunConfig, StageSpec
+from pipeline.disk import writing
 from pipeline.faults import checkpoint
 from pipeline.io import ids
 from pipeline.io.files import InputError, InputFile, InputWarning
@@ -403,7 +404,13 @@ def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local", force: bool = 
     The output folder is claimed first (`pipeline.outdir`: marker, lock, no inputs inside); `force` replaces a
     folder that holds another config's output. manifest.json says `running` until the run ends `complete`,
     `failed` or `interrupted`. Returns None when `output.mode: versions` finds no input that earlier versions
-    have not curated."""
+    have not curated. A full disk or a read-only output folder is an `OutputError` naming the file (or the run
+    directory)."""
+    with writing(cfg.run_dir):
+        return _claimed(cfg, map_fn, engine, force)
+
+
+def _claimed(cfg: RunConfig, map_fn: MapFn, engine: str, force: bool) -> RunResult | None:
     t0 = time.perf_counter()
     inputs = list_inputs(cfg.input, cfg.synthetic, cfg.resolve)
     if not inputs:

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.io import arrow, parquet
-from pipeline.io.files import READ_STAGE, REJECTED_TEXT_CHARS, InputError, InputFile
+from pipeline.io.files import READ_STAGE, REJECTED_TEXT_CHARS, InputError, InputFile, refuse_reserved
 from pipeline.io.provenance import add_provenance_columns
 from pipeline.io.remote import first_line
 from stages.core.arrow import concat_batches
@@ -52,6 +52,7 @@ def check_columns(path: str, fmt: str, inp: InputConfig) -> None:
                 f"{path}: has a column {key!r} besides input.{key}_field {field!r}; "
                 f"rename it or set input.{key}_field: {key}"
             )
+    refuse_reserved(path, names)
 
 
 def rebatch(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[pa.RecordBatch]:

@@ -11,10 +11,11 @@ import orjson
 import pyarrow as pa
 
 from pipeline.io.decoding import UTF8_BOM, open_bytes
-from pipeline.io.files import READ_STAGE, REJECTED_TEXT_CHARS, InputError, InputFile
+from pipeline.io.files import READ_STAGE, REJECTED_TEXT_CHARS, InputError, InputFile, refuse_reserved
 from pipeline.io.provenance import add_provenance_rows
 from stages.core.arrow import set_column
 from stages.core.ledger import rejected_batch
+from stages.core.shards import json_text
 
 if TYPE_CHECKING:
     from pipeline.config import InputConfig
@@ -28,12 +29,13 @@ def check_jsonl_field(path: str, compression: str | None, encoding: str, field: 
     seen: dict[str, None] = {}
     objects = 0
     with open_bytes(path, compression) as f:
-        for raw in itertools.islice(f, lines):
+        for lineno, raw in enumerate(itertools.islice(f, lines), 1):
             try:
                 obj = orjson.loads(raw.decode(encoding))
             except (UnicodeDecodeError, orjson.JSONDecodeError):
                 continue  # malformed lines are the reader's business
             if isinstance(obj, dict):
+                refuse_reserved(f"{path}:{lineno}", obj)
                 if field in obj:
                     return
                 objects += 1
@@ -200,11 +202,12 @@ def _head(raw: bytes, encoding: str) -> str:
 def _flush_jsonl(acc: _JsonlBatch, f: InputFile) -> tuple[pa.RecordBatch, pa.RecordBatch | None]:
     names: dict[str, None] = {}
     seen_shapes: set[tuple[str, ...]] = set()
-    for r in acc.rows:
+    for r, line in zip(acc.rows, acc.lines, strict=True):
         shape = tuple(r)
         if shape not in seen_shapes:
             seen_shapes.add(shape)
             names.update(dict.fromkeys(shape))
+            refuse_reserved(f"{f.path}:{line + 1}", shape)
     arrays = [pa.array(acc.ids, pa.string()), pa.array(acc.texts, pa.string())]
     fields = ["id", "text"]
     for name in names:
@@ -225,13 +228,7 @@ def _column(values: list[Any]) -> pa.Array:
     try:
         return pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        return pa.array(
-            [
-                v if v is None or type(v) is str else orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode()
-                for v in values
-            ],
-            pa.string(),
-        )
+        return json_text(values)
 
 
 def count_rows(f: InputFile) -> int:

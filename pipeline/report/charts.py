@@ -210,3 +210,68 @@ def counter_chart(chart_id: str, title: str, counts: Counter, top: int = 20, wid
         fmt=lambda v: f"{num(v)} ({pct(v, total)})",
         width=width,
     )
+
+
+def line_chart(
+    chart_id: str,
+    title: str,
+    x: list[float],
+    series: list[tuple[str, list[float], list[float], list[float]]],
+    x_label: str,
+    y_label: str,
+    zero_line: bool = False,
+    colors: list[str] | None = None,
+    width: int = 720,
+    height: int = 260,
+) -> str:
+    """Lines over a shared x axis, each `(name, mean, low, high)`: the band from low to high is shaded (e.g. the
+    spread over seeds), every point carries its values as a `<title>`. `colors` keeps a series' colour the same
+    across charts that show different subsets."""
+    if not x or not series:
+        return empty_note(f"{title}: nothing to draw")
+    ys = [v for _, m, lo, hi in series for v in (*m, *lo, *hi) if math.isfinite(v)] + ([0.0] if zero_line else [])
+    ylo, yhi = min(ys), max(ys)
+    if yhi == ylo:
+        ylo, yhi = ylo - 0.5, yhi + 0.5
+    ylo, yhi = ylo - 0.04 * (yhi - ylo), yhi + 0.04 * (yhi - ylo)
+    xlo, xhi = min(x), max(x) if max(x) > min(x) else min(x) + 1
+    left, right, top, bottom = 56, 16, 26, 38
+    pw, ph = width - left - right, height - top - bottom
+
+    def sx(v: float) -> float:
+        return left + pw * (v - xlo) / (xhi - xlo)
+
+    def sy(v: float) -> float:
+        return top + ph * (yhi - v) / (yhi - ylo)
+
+    parts = [
+        f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" class="axis"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" class="axis"/>',
+    ]
+    for k in range(5):
+        yv, xv = ylo + (yhi - ylo) * k / 4, xlo + (xhi - xlo) * k / 4
+        parts.append(_text(left - 4, sy(yv) + 4, f"{yv:.3g}", "end"))
+        parts.append(_text(sx(xv), top + ph + 14, num(float(xv)), "middle"))
+    if zero_line and ylo < 0 < yhi:
+        parts.append(f'<line x1="{left}" y1="{sy(0):.1f}" x2="{left + pw}" y2="{sy(0):.1f}" class="threshold"/>')
+    lx = left + 4
+    for i, (name, mean, lo, hi) in enumerate(series):
+        color = colors[i] if colors else PALETTE[i % len(PALETTE)]
+        band = [f"{sx(a):.1f},{sy(b):.1f}" for a, b in zip(x, hi, strict=True)]
+        band += [f"{sx(a):.1f},{sy(b):.1f}" for a, b in reversed(list(zip(x, lo, strict=True)))]
+        parts.append(f'<polygon points="{" ".join(band)}" fill="{color}" fill-opacity="0.15" stroke="none"/>')
+        line = " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in zip(x, mean, strict=True))
+        parts.append(f'<polyline points="{line}" fill="none" stroke="{color}" stroke-width="1.8"/>')
+        for a, m, a_lo, a_hi in zip(x, mean, lo, hi, strict=True):
+            parts.append(
+                f'<circle class="mark" cx="{sx(a):.1f}" cy="{sy(m):.1f}" r="2.5" fill="{color}"><title>{esc(name)} at '
+                f"{num(float(a))}: {m:.4f} ({a_lo:.4f} – {a_hi:.4f})</title></circle>"
+            )
+        parts.append(f'<rect x="{lx}" y="6" width="12" height="12" fill="{color}"/>' + _text(lx + 16, 16, name))
+        lx += 28 + 7 * len(name)
+    parts.append(_text(left + pw / 2, height - 4, x_label, "middle", "axis-title"))
+    parts.append(
+        f'<text x="12" y="{top + ph / 2:.1f}" text-anchor="middle" class="axis-title" '
+        f'transform="rotate(-90 12 {top + ph / 2:.1f})">{esc(y_label)}</text>'
+    )
+    return _svg(chart_id, width, height, "".join(parts), title)

@@ -10,6 +10,7 @@ from pipeline.report.markup import esc
 from pipeline.report.run_data import SAMPLE_VALUES, RunData, load_run
 from pipeline.report.sections_data import section_language, section_signals
 from pipeline.report.sections_drops import section_examples, section_funnel, section_reasons
+from pipeline.report.sections_eval import section_curriculum_eval
 from pipeline.report.sections_global import section_curriculum, section_dedup, section_synthetic
 from pipeline.report.sections_run import section_counters, section_manifest, section_overview, section_timing
 from stages.core.atomic import atomic_path
@@ -25,6 +26,7 @@ SECTIONS = (
     section_language,
     section_dedup,
     section_curriculum,
+    section_curriculum_eval,
     section_synthetic,
     section_counters,
     section_timing,

@@ -9,7 +9,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stages.base import Filter
-from stages.quality._codepoints import BRACKET, DIGIT, SPACE, SYMBOL, codepoints, safe_ratio
+from stages.charclass import BRACKET, DIGIT, SPACE, SYMBOL
+from stages.quality._codepoints import codepoints, safe_ratio
 from stages.quality._rules import above, below, first_reason, per_doc, signal, split_lines, with_signals
 
 # A line "ends a sentence" when its last character is one of these. Chinese full stops, exclamation and

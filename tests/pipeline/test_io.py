@@ -387,11 +387,44 @@ def test_mixed_field_types_become_json_text(tmp_path: Path) -> None:
     assert docs.column("meta").to_pylist() == ["1", '{"k":[1]}']
 
 
-def test_input_column_named_like_ours_is_replaced_not_duplicated(tmp_path: Path) -> None:
+def test_input_columns_named_like_ours_are_refused_naming_file_line_and_column(tmp_path: Path) -> None:
+    """`_phase` in the input used to crash the curriculum and the report after data/ was complete, and an input
+    `_source` was silently overwritten: every `_` name is refused before anything is written."""
     path = write_lines(tmp_path / "x.jsonl", ['{"text": "a", "_source": "crawl"}'])
-    docs, _, _ = read_all(make_cfg(str(path), tmp_path))
-    assert docs.column_names == ["id", "text", "_source"]
-    assert docs.column("_source").to_pylist() == ["real"]
+    with pytest.raises(InputError, match=r"x\.jsonl:1: input column '_source': names starting with '_' are reserved"):
+        list_files(make_cfg(str(path), tmp_path))
+    # a field that first appears after the lines sniffed at listing is refused when its batch is read
+    lines = [f'{{"text": "t{i}"}}' for i in range(300)] + ['{"text": "z", "_phase": 2}']
+    late = write_lines(tmp_path / "late.jsonl", lines)
+    cfg = make_cfg(str(late), tmp_path, batch_size=50)
+    with pytest.raises(InputError, match=r"late\.jsonl:301: input column '_phase'"):
+        read_all(cfg)
+    table = pa.table({"text": ["a"], "_phase": [1], "_quality": [0.5]})
+    pq.write_table(table, tmp_path / "x.parquet")
+    with pytest.raises(InputError, match=r"x\.parquet: input columns '_phase', '_quality': names starting with '_'"):
+        list_files(make_cfg(str(tmp_path / "x.parquet"), tmp_path))
+
+
+def test_field_whose_type_changes_between_batches_becomes_json_text(tmp_path: Path) -> None:
+    """A struct in one batch and a list in the next (PHP writes an empty object as `[]`) crashed the shard writer
+    in `conform`; the column becomes JSON text, as for types that disagree inside one batch."""
+    rows = [{"text": f"t{i}", "meta": {"k": i} if i < 4 else [i, "x"]} for i in range(8)]
+    path = write_lines(tmp_path / "x.jsonl", [json.dumps(r) for r in rows])
+    cfg = make_cfg(str(path), tmp_path, batch_size=3)
+    shard = str(tmp_path / "shard.arrow")
+    write_shard(shard, (d for f in list_files(cfg) for d, _ in read_file(f, cfg)))
+    out = write_dataset([shard], str(tmp_path / "data"), 100)
+    import datasets
+
+    ds = datasets.load_from_disk(str(tmp_path / "data"))
+    assert out["rows"] == 8
+    assert ds["meta"] == ['{"k":0}', '{"k":1}', '{"k":2}', '{"k":3}', '[4,"x"]', '[5,"x"]', '[6,"x"]', '[7,"x"]']
+    # the same across shards: one shard's struct column meets another's list column when data/ is written
+    a, b = str(tmp_path / "a.arrow"), str(tmp_path / "b.arrow")
+    write_shard(a, [pa.record_batch({"id": ["1"], "text": ["x"], "meta": [{"k": 1}]})])
+    write_shard(b, [pa.record_batch({"id": ["2"], "text": ["y"], "meta": [[1, 2]]})])
+    write_dataset([a, b], str(tmp_path / "data2"), 100)
+    assert datasets.load_from_disk(str(tmp_path / "data2"))["meta"] == ['{"k":1}', "[1,2]"]
 
 
 def test_fields_present_only_in_later_rows_are_kept(tmp_path: Path) -> None:

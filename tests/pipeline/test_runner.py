@@ -215,3 +215,78 @@ def test_synthetic_documents_are_counted_apart_at_every_stage(tmp_path: Path):
     stats = run_local(cfg).stats.stages
     counts = {k: (v.counters["synthetic.docs_in"], v.counters["synthetic.docs_out"]) for k, v in stats.items()}
     assert counts == {"read": (0, 3), "runner_min_length_filter": (3, 2), "runner_reverse_global": (2, 2)}
+
+
+def test_input_column_named_like_a_curriculum_column_is_refused_before_anything_is_written(tmp_path: Path):
+    """It used to crash the curriculum (duplicate `_phase`) after the shard tasks had run."""
+    from pipeline.io.files import InputError
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": f"文档{i}的内容", "_phase": i % 2}) + "\n" for i in range(6)))
+    cfg = validate_config(
+        {
+            "input": {"paths": [str(src)]},
+            "output": {"dir": str(tmp_path / "run")},
+            "stages": ["runner_upper_mapper", {"curriculum": {"schedule": "phases", "phases": [0.5, 0.5]}}],
+            "execution": {"engine": "local", "task_runner": "sequential"},
+        }
+    )
+    with pytest.raises(InputError, match=r"in\.jsonl:1: input column '_phase'"):
+        run_local(cfg)
+    assert not (tmp_path / "run").exists()
+
+
+def _near_duplicate_corpus(root: Path, files: int = 4, per_file: int = 300) -> Path:
+    """Random Han documents, a third of them edited copies of another, some with an e-mail address."""
+    import random
+
+    rng = random.Random(11)
+    han = [chr(c) for c in range(0x4E00, 0x4E00 + 2000)]
+    originals = ["".join(rng.choices(han, k=rng.randint(200, 1500))) for _ in range(files * per_file)]
+    src = root / "in"
+    src.mkdir(parents=True)
+    n = 0
+    for f in range(files):
+        with open(src / f"part{f}.jsonl", "w", encoding="utf-8") as fh:
+            for i in range(per_file):
+                text = originals[n]
+                if i % 3 == 0:  # an edited copy of an earlier document
+                    base = list(originals[rng.randrange(n + 1)])
+                    for _ in range(len(base) // 50):
+                        base[rng.randrange(len(base))] = rng.choice(han)
+                    text = "".join(base)
+                if i % 5 == 0:
+                    text += f" 联系 u{n}@example.com"
+                fh.write(json.dumps({"id": f"{f}-{i}", "text": text}, ensure_ascii=False) + "\n")
+                n += 1
+    return src
+
+
+def test_thread_runner_gives_the_same_bytes_and_counts_as_the_process_runner(tmp_path: Path):
+    """One stage instance per process serves every thread task: per-call state and scratch buffers must not be
+    shared, or MinHash signatures and per-shard counts differ from a process-pool run."""
+    src = _near_duplicate_corpus(tmp_path)
+    runs = {}
+    for kind in ("thread", "process"):
+        cfg = validate_config(
+            {
+                "input": {"paths": [str(src)]},
+                "output": {"dir": str(tmp_path / kind)},
+                "stages": ["normalize", "exact_dedup", {"minhash_dedup": {"threshold": 0.7}}],
+                "execution": {"engine": "local", "task_runner": kind, "workers": 4, "batch_size": 100},
+            }
+        )
+        runs[kind] = run_local(cfg)
+    a, b = Path(tmp_path, "thread"), Path(tmp_path, "process")
+    for sub in ("data", "rejected"):
+        names = sorted(os.listdir(a / sub))
+        assert names == sorted(os.listdir(b / sub)) and names
+        for f in names:
+            assert (a / sub / f).read_bytes() == (b / sub / f).read_bytes(), f"{sub}/{f}"
+
+    def counts(r):
+        return {k: (v.docs_in, v.docs_out, dict(v.reasons), dict(v.counters)) for k, v in r.stats.stages.items()}
+
+    assert counts(runs["thread"]) == counts(runs["process"])
+    assert runs["thread"].stats.stages["normalize"].counters["pii.email"] == 240
+    assert runs["thread"].stats.stages["minhash_dedup"].docs_rejected > 0
