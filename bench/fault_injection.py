@@ -55,15 +55,15 @@ def main() -> int:
             final = faults.run_to_end(faults.cli_command(args.config, out, engine))
             same = final.returncode == 0 and faults.output_bytes(out) == expected
             for k in chain:
-                codes, status = k.expected()
+                codes, statuses = k.expected()
                 one_line = k.returncode == 0 or (
                     "Traceback" not in k.stderr and len(k.stderr.strip().splitlines()) <= 2  # Prefect's start notice
                 )
-                finished = k.returncode == 0
-                rows.append((engine, k, k.returncode in codes, finished or k.status == status, one_line, same))
+                finished = k.status == "complete"  # output whole before the signal took effect
+                rows.append((engine, k, k.returncode in codes, finished or k.status in statuses, one_line, same))
     print()
     print(
-        f"{'engine':<8}{'signal':<9}{'kills':>6}{'finished first':>15}{'rc ok':>7}{'status ok':>10}"
+        f"{'engine':<8}{'signal':<9}{'kills':>6}{'done before':>15}{'rc ok':>7}{'status ok':>10}"
         f"{'one line':>9}{'max stop s':>11}{'survivors':>10}{'identical':>10}"
     )
     for engine in ("local", "prefect"):
@@ -72,7 +72,7 @@ def main() -> int:
             if not sel:
                 continue
             print(
-                f"{engine:<8}{sig:<9}{len(sel):>6}{sum(r[1].returncode == 0 for r in sel):>15}"
+                f"{engine:<8}{sig:<9}{len(sel):>6}{sum(r[1].status == 'complete' for r in sel):>15}"
                 f"{sum(r[2] for r in sel):>7}{sum(r[3] for r in sel):>10}{sum(r[4] for r in sel):>9}"
                 f"{max(r[1].seconds_to_stop for r in sel):>11.1f}{sum(r[1].survivors for r in sel):>10}"
                 f"{sum(r[5] for r in sel):>10}"

@@ -47,9 +47,12 @@ def stop_on_signals(manifest_path: str | None) -> Iterator[None]:
 
 
 def mark(manifest_path: str, status: str, reason: str | None = None) -> None:
-    """Record how a run ended in its manifest (complete runs write their manifest themselves)."""
+    """Record how a run ended in its manifest (complete runs write their manifest themselves; a signal that
+    arrives after that, while the report is written, leaves `complete`: data/ is whole)."""
     with contextlib.suppress(OSError, ValueError):
         manifest = read_json(manifest_path)
+        if manifest.get("status") == "complete":
+            return
         manifest.update(status=status, finished=datetime.now(UTC).isoformat(timespec="seconds"))
         if reason:
             manifest["reason"] = reason

@@ -12,12 +12,12 @@ pytestmark = pytest.mark.slow
 
 
 def _check(kill: faults.Kill) -> None:
-    codes, status = kill.expected()
+    codes, statuses = kill.expected()
     assert kill.returncode in codes, f"{kill}: exit code {kill.returncode}"
     if kill.returncode != 0:
-        assert kill.status == status, f"{kill}: manifest says {kill.status}"
+        assert kill.status in statuses, f"{kill}: manifest says {kill.status}"
         assert "Traceback" not in kill.stderr, kill.stderr
-        if kill.signal != "SIGKILL":
+        if kill.signal != "SIGKILL" and kill.returncode > 0:
             assert kill.stderr.strip().splitlines()[-1].startswith(f"jingxuan: interrupted by {kill.signal}")
             assert kill.seconds_to_stop < 10
     assert kill.survivors == 0, f"{kill}: processes left running"
