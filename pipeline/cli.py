@@ -63,8 +63,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not (args.verbose or args.debug):
         # Prefect logs a failed flow's traceback at ERROR; this command prints the one-line reason itself
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+    from pipeline.runner import finished_run
     from pipeline.stop import stop_on_signals
 
+    done = finished_run(cfg)
+    if done is not None:
+        print(f"nothing to do: {cfg.run_dir} holds a complete run of this config over the same input", file=sys.stderr)
+        print(done.summary())
+        return 0
     with stop_on_signals(None), _progress_bar(enabled=not args.quiet) as progress:
         if cfg.execution.engine == "prefect":
             print(
@@ -101,7 +107,9 @@ def dry_run(cfg: Any) -> str:
     lines.append(f"  {len(inputs)} files, {total_bytes / 1e6:.2f} MB, ~{total_rows:,} documents")
     lines += ["", "plan:"]
     for seg in segments(cfg):
-        per = f"{len(inputs)} tasks" if seg.kind == "shard" else "global passes"
+        per = (
+            f"{len(inputs)} files in ~{cfg.execution.shard_mb:g} MB shards" if seg.kind == "shard" else "global passes"
+        )
         lines.append(f"  {seg.kind:<7} {seg.label}  ({per})")
     return "\n".join(lines)
 

@@ -75,8 +75,20 @@ class ExecutionConfig(_Strict):
     task_runner: Literal["process", "thread", "sequential", "dask"] = "process"
     workers: int = Field(2, ge=1)
     batch_size: int = Field(2000, ge=1, description="documents per RecordBatch")
+    shard_mb: float = Field(
+        4.0,
+        gt=0,
+        description="input is cut into shards of about this many MB (decompressed), within a file as well as "
+        "across files: the unit of parallel work and of resume; output bytes do not depend on it",
+    )
+    shard_docs: int | None = Field(None, gt=0, description="also cut a shard after this many input rows")
     seed: int = 0
-    memory_budget_mb: int = Field(2048, ge=64, description="what a global stage may hold in one process")
+    memory_budget_mb: int = Field(
+        2048,
+        ge=256,  # below the ~300 MB a worker holds with no data (stages.partitions) no partitioning can help
+        description="peak RSS per task of every global pass: dedup and curriculum partition their work to fit "
+        "(a global stage's own memory_budget_mb overrides it; see docs/scale.md)",
+    )
     dask_address: str | None = Field(None, description="tcp://host:8786 of a running Dask scheduler")
 
 

@@ -13,6 +13,7 @@ operations (exists, entries, read/write the marker, an exclusive lease) from its
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -53,8 +54,9 @@ class Claim:
 
     def release(self) -> None:
         if self._fd is not None:
-            os.close(self._fd)  # closing drops the flock
-            self._fd = None
+            fd, self._fd = self._fd, None
+            with contextlib.suppress(OSError):
+                os.close(fd)  # closing drops the flock
 
 
 class LocalFolder:

@@ -9,6 +9,7 @@ name and a completion marker last, so a re-run skips what is done.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import itertools
 import json
@@ -36,7 +37,8 @@ from pipeline.faults import checkpoint
 from pipeline.io import ids
 from pipeline.io.files import InputError, InputFile, InputWarning
 from pipeline.io.listing import list_inputs
-from pipeline.io.reading import read_input
+from pipeline.io.planning import InputShard, plan_shards
+from pipeline.io.reading import read_input_shard
 from pipeline.io.writer import write_dataset, write_parquet_dataset
 from stages.base import GlobalContext, GlobalResult, GlobalStage, Stage
 from stages.core.arrow import text_chars
@@ -144,8 +146,8 @@ class ShardTask:
     run_dir: str
     segment: Segment
     number: int
-    source: InputFile | str  # an input file (segment 0) or an upstream shard
-    source_key: str  # fingerprint of the input file or key of the upstream task
+    source: InputShard | str  # a range of an input file (segment 0) or an upstream shard
+    source_key: str  # key of the input shard or of the upstream task
 
     @property
     def key(self) -> str:
@@ -195,8 +197,8 @@ class RejectedSink:
 
 
 def _source_batches(task: ShardTask) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch | None]]:
-    if isinstance(task.source, InputFile):
-        yield from read_input(task.source, task.config.input, task.config.execution.batch_size)
+    if isinstance(task.source, InputShard):
+        yield from read_input_shard(task.source, task.config.input, task.config.execution.batch_size)
     else:
         for b in read_shard(task.source):
             yield b, None
@@ -263,7 +265,7 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
         "key": task.key,
         "segment": task.segment.index,
         "number": task.number,
-        "source": task.source.path if isinstance(task.source, InputFile) else task.source,
+        "source": task.source.label if isinstance(task.source, InputShard) else task.source,
         "output": out_path,
         "rows": rows,
         "rejected": ledger,
@@ -279,6 +281,30 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
 
 
 # -- global stages ------------------------------------------------------------------------------------------
+
+
+def _each(fn: Callable[[Any], Any], items: list) -> list:
+    """Several items in one task, one after the other (each shard keeps its own output, marker and stats)."""
+    return [fn(x) for x in items]
+
+
+def grouped(map_fn: MapFn, max_tasks: int) -> MapFn:
+    """`map_fn` with at most `max_tasks` tasks per call: consecutive items share a task, so thousands of
+    shards do not become thousands of orchestrator task runs. Results (and so outputs) are as ungrouped."""
+
+    def mapped(fn: Callable, items: list, label: str = "") -> list:
+        if len(items) <= max_tasks:
+            return map_fn(fn, items, label=label)
+        size = -(-len(items) // max_tasks)
+        chunks = [items[i : i + size] for i in range(0, len(items), size)]
+        return [r for part in map_fn(functools.partial(_each, fn), chunks, label=label) for r in part]
+
+    return mapped
+
+
+def max_tasks(cfg: RunConfig, items: int) -> int:
+    """Tasks per map call: enough for every worker to take several (load balance), at most 16 items each."""
+    return max(4 * cfg.execution.workers, -(-items // 16))
 
 
 def run_global_segment(
@@ -310,7 +336,8 @@ def run_global_segment(
 
     def stage_map(fn: Callable, items: list) -> list:
         checkpoint(f"global:{spec.key}:{next(passes)}")
-        return map_fn(fn, items, label=f"{spec.key}.{getattr(fn, '__name__', 'task')}")
+        label = f"{spec.key}.{getattr(fn, '__name__', 'task')}"
+        return grouped(map_fn, max_tasks(cfg, len(items)))(fn, items, label=label)
 
     ctx = GlobalContext(
         stage_key=spec.key,
@@ -398,33 +425,53 @@ class RunResult:
         return summary_text(self)
 
 
-def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local", force: bool = False) -> RunResult | None:
-    """Plan, run every segment through `map_fn`, write data/, stats.json and manifest.json, check counts.
+@dataclass
+class Prepared:
+    """What a run will read, where it writes, and how its input is cut into shards."""
 
-    The output folder is claimed first (`pipeline.outdir`: marker, lock, no inputs inside); `force` replaces a
-    folder that holds another config's output. manifest.json says `running` until the run ends `complete`,
-    `failed` or `interrupted`. Returns None when `output.mode: versions` finds no input that earlier versions
-    have not curated. A full disk or a read-only output folder is an `OutputError` naming the file (or the run
-    directory)."""
+    paths: RunPaths
+    index_root: str
+    inputs: list[InputFile]
+    shards: list[InputShard]
+    version: Any = None  # versions.Version under `output.mode: versions | append`
+    started: float = field(default_factory=time.perf_counter)
+    claim: outdir.Claim | None = None  # the output folder's lock, held until `execute` ends
+
+    def small(self, cfg: RunConfig) -> bool:
+        """No more input than one shard: worker processes would cost more than they save."""
+        return sum(s.nbytes for s in self.shards) <= cfg.execution.shard_mb * (1 << 20)
+
+
+def prepare(cfg: RunConfig, force: bool = False) -> Prepared | None:
+    """List and fingerprint the input, claim the output folder, pick the run folder, plan the shards.
+
+    The claim (`pipeline.outdir`: marker, lock, no inputs inside) comes before anything is written; `force`
+    replaces a folder that holds another config's output. Returns None when `output.mode: versions` finds no
+    input that earlier versions have not curated. A full disk or a read-only output folder is an `OutputError`
+    naming the file (or the run directory)."""
     with writing(cfg.run_dir):
-        return _claimed(cfg, map_fn, engine, force)
+        return _prepare(cfg, force)
 
 
-def _claimed(cfg: RunConfig, map_fn: MapFn, engine: str, force: bool) -> RunResult | None:
+def _prepare(cfg: RunConfig, force: bool = False) -> Prepared | None:
     t0 = time.perf_counter()
     inputs = list_inputs(cfg.input, cfg.synthetic, cfg.resolve)
     if not inputs:
         raise InputError(f"input.paths {cfg.input.paths}: no input files found")
     held = outdir.claim(cfg.run_dir, cfg.name, cfg.config_hash(), [f.path for f in inputs], force)
     try:
-        return _execute(cfg, map_fn, engine, inputs, held, t0)
-    finally:
+        prepared = _plan(cfg, inputs, t0)
+    except BaseException:
         held.release()
+        raise
+    if prepared is None:
+        held.release()
+    else:
+        prepared.claim = held
+    return prepared
 
 
-def _execute(
-    cfg: RunConfig, map_fn: MapFn, engine: str, inputs: list[InputFile], held: outdir.Claim, t0: float
-) -> RunResult | None:
+def _plan(cfg: RunConfig, inputs: list[InputFile], t0: float) -> Prepared | None:
     version = None
     if cfg.output.mode in ("versions", "append"):
         from pipeline import versions
@@ -437,14 +484,43 @@ def _execute(
         paths = RunPaths(cfg.run_dir)
         index_root = paths.index
     os.makedirs(paths.root, exist_ok=True)
-    manifest = _manifest(cfg, inputs, engine, status="running")
+    ex = cfg.execution
+    shards = plan_shards(inputs, ex.shard_mb, ex.shard_docs, ex.batch_size, os.path.join(paths.work, "plan"))
+    return Prepared(paths, index_root, inputs, shards, version, t0)
+
+
+def execute(
+    cfg: RunConfig, map_fn: MapFn, engine: str = "local", prepared: Prepared | None = None, force: bool = False
+) -> RunResult | None:
+    """Run every segment through `map_fn`, write data/, stats.json and manifest.json, check counts.
+
+    manifest.json says `running` until the run ends `complete`, `failed` or `interrupted` (`pipeline.stop`);
+    the output folder's lock is released at the end. Returns None when `output.mode: versions` finds no input
+    that earlier versions have not curated. A full disk or a read-only output folder is an `OutputError`
+    naming the file (or the run directory)."""
+    with writing(cfg.run_dir):
+        prepared = prepared or _prepare(cfg, force)
+        if prepared is None:
+            return None
+        try:
+            return _execute(cfg, map_fn, engine, prepared)
+        finally:
+            if prepared.claim is not None:
+                prepared.claim.release()
+
+
+def _execute(cfg: RunConfig, map_fn: MapFn, engine: str, prepared: Prepared) -> RunResult:
+    paths, version = prepared.paths, prepared.version
+    manifest = _manifest(cfg, prepared.inputs, engine, status="running")
     if version is not None:
         manifest["version"] = version.version
     write_json(paths.manifest, manifest, sort_keys=False)
     with stop.stop_on_signals(paths.manifest):
         try:
-            result = _run(cfg, map_fn, paths, index_root, inputs, held.run_id(paths.root), manifest, t0)
+            result = _run(cfg, map_fn, prepared, manifest)
             if version is not None:
+                from pipeline import versions
+
                 if cfg.output.mode == "append":
                     versions.publish_appended(cfg.run_dir, extra=version.version)
                 versions.complete(cfg.run_dir, version.version, result.data_rows, result.rejected_rows)
@@ -453,26 +529,21 @@ def _execute(
             reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
             stop.mark(paths.manifest, status, reason)
             if version is not None:
+                from pipeline import versions
+
                 versions.fail(cfg.run_dir, version.version, reason)
             raise
     return result
 
 
-def _run(
-    cfg: RunConfig,
-    map_fn: MapFn,
-    paths: RunPaths,
-    index_root: str,
-    inputs: list[InputFile],
-    run_id: str,
-    manifest: dict[str, Any],
-    t0: float,
-) -> RunResult:
+def _run(cfg: RunConfig, map_fn: MapFn, prepared: Prepared, manifest: dict[str, Any]) -> RunResult:
+    t0, paths, index_root = prepared.started, prepared.paths, prepared.index_root
+    run_id = prepared.claim.run_id(paths.root) if prepared.claim is not None else ""
     stats = RunStats({READ: StageStats(), **{s.key: StageStats() for s in cfg.stages}})
     reports: dict[str, Any] = {}
     shard_states: list[dict[str, Any]] = []
-    sources: list[InputFile | str] = list(inputs)
-    source_keys = [f.fingerprint for f in inputs]
+    sources: list[InputShard | str] = list(prepared.shards)
+    source_keys = [s.key for s in prepared.shards]
     ledger: list[str] = []  # this run's rejected/ parts; anything else there is left from another config
     skipped = total = 0
     for seg in segments(cfg):
@@ -481,7 +552,7 @@ def _run(
                 ShardTask(cfg, paths.root, seg, i, src, k)
                 for i, (src, k) in enumerate(zip(sources, source_keys, strict=True))
             ]
-            results = map_fn(run_shard_task, tasks, label=seg.label)
+            results = grouped(map_fn, max_tasks(cfg, len(tasks)))(run_shard_task, tasks, label=seg.label)
             for r in results:
                 stats = stats + RunStats.from_dict(r["stats"])
                 ledger += [r["rejected"]] if r["rejected"] else []
@@ -489,7 +560,7 @@ def _run(
                 shard_states.append({k: r[k] for k in ("segment", "number", "source", "output", "rows", "skipped")})
             total += len(tasks)
             if seg.index == 0:
-                _check_inputs(cfg, inputs, results)
+                _check_inputs(cfg, prepared.shards, results)
             sources = [r["output"] for r in results]
             source_keys = [r["key"] for r in results]
         else:
@@ -530,19 +601,22 @@ def _run(
     return result
 
 
-def _check_inputs(cfg: RunConfig, inputs: list[InputFile], results: list[dict[str, Any]]) -> None:
+def _check_inputs(cfg: RunConfig, shards: list[InputShard], results: list[dict[str, Any]]) -> None:
     """Ids unique over all inputs (else a located InputError); a warning for each input with no documents."""
 
     def ids_of(i: int) -> Iterator[str]:
-        for docs, rejected in read_input(inputs[i], cfg.input, cfg.execution.batch_size):
+        for docs, rejected in read_input_shard(shards[i], cfg.input, cfg.execution.batch_size):
             yield from docs.column("id").to_pylist()
             if rejected is not None:
                 yield from rejected.column("id").to_pylist()
 
-    ids.check_unique(inputs, [r["ids"] for r in results], ids_of)
-    for f, r in zip(inputs, results, strict=True):
-        if not r["stats"]["stages"][READ]["docs_in"]:
-            warnings.warn(f"{f.path}: holds no documents", InputWarning, stacklevel=1)
+    ids.check_unique([s.label for s in shards], [r["ids"] for r in results], ids_of)
+    docs: dict[str, int] = {}
+    for s, r in zip(shards, results, strict=True):
+        docs[s.file.path] = docs.get(s.file.path, 0) + r["stats"]["stages"][READ]["docs_in"]
+    for path, n in docs.items():
+        if not n:
+            warnings.warn(f"{path}: holds no documents", InputWarning, stacklevel=1)
 
 
 def _ledger_rows(rejected_dir: str, ledger: list[str]) -> int:
@@ -651,7 +725,42 @@ class LocalMap:
 
 
 def run_local(cfg: RunConfig, progress: Progress | None = None, force: bool = False) -> RunResult | None:
-    """Run without Prefect (no API server): for quick iteration and most tests."""
+    """Run without Prefect (no API server): for quick iteration and most tests. A small input runs in this
+    process: spawning workers (each importing and setting up the stages) would cost more than it saves."""
+    prepared = prepare(cfg, force)
+    if prepared is None:
+        return None
     kind = cfg.execution.task_runner if cfg.execution.task_runner != "dask" else "process"
+    if kind == "process" and prepared.small(cfg):
+        kind = "inline"
     with LocalMap(kind, cfg.execution.workers, progress) as map_fn:
-        return execute(cfg, map_fn, engine=f"local-{kind}", force=force)
+        return execute(cfg, map_fn, engine=f"local-{kind}", prepared=prepared)
+
+
+def finished_run(cfg: RunConfig) -> RunResult | None:
+    """The result of a complete earlier run of this config over exactly this input, read from its manifest
+    and stats, or None: lets `jingxuan run` answer "nothing to do" without starting an engine."""
+    if cfg.output.mode != "overwrite":
+        return None
+    paths = RunPaths(cfg.run_dir)
+    try:
+        manifest, stats = read_json(paths.manifest), read_json(paths.stats)
+    except (OSError, ValueError):
+        return None
+    if manifest.get("status") != "complete" or manifest.get("config_hash") != cfg.config_hash():
+        return None
+    output = manifest.get("output") or {}
+    files = output.get("files") or []
+    if not files or not all(os.path.exists(p) for p in files):
+        return None
+    if sum(os.path.getsize(p) for p in files) != output.get("bytes"):
+        return None
+    inputs = list_inputs(cfg.input, cfg.synthetic, cfg.resolve)
+    listed = [{"path": f.path, "fingerprint": f.fingerprint} for f in inputs]
+    if listed != [{"path": i["path"], "fingerprint": i["fingerprint"]} for i in manifest.get("inputs", [])]:
+        return None
+    run_stats = RunStats.from_dict(stats)
+    tasks = manifest.get("tasks", {}).get("total", 0)
+    return RunResult(
+        paths.root, run_stats, stats.get("reports", {}), output["rows"], run_stats.docs_rejected, 0.0, tasks, tasks
+    )

@@ -25,33 +25,35 @@ from typing import Any
 from stages.core.atomic import read_json, write_json
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_ACTIVE: list[str] = []  # manifests of the runs in progress in this process
 
 
 @contextlib.contextmanager
 def stop_on_signals(manifest_path: str | None) -> Iterator[None]:
-    """While the block runs (in the main thread), SIGINT/SIGTERM end the run as described above. Without a
-    manifest (before a run has one: the Prefect server starting, inputs being listed) nothing is recorded."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, _frame: Any) -> None:
-        _stop(manifest_path, signum)
-
-    old = {s: signal.signal(s, handler) for s in SIGNALS}
+    """While the block runs, SIGINT/SIGTERM end the run as described above and mark `manifest_path`. Handlers
+    can only be set in the main thread: a run in another thread (Prefect runs a small input as a task in a
+    worker thread) registers its manifest for the handler that the command (or flow) set in the main thread."""
+    if manifest_path is not None:
+        _ACTIVE.append(manifest_path)
+    old = {}
+    if threading.current_thread() is threading.main_thread():
+        old = {s: signal.signal(s, _handler) for s in SIGNALS}
     try:
         yield
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+        if manifest_path is not None:
+            _ACTIVE.remove(manifest_path)
 
 
-def mark(manifest_path: str, status: str, reason: str | None = None) -> None:
-    """Record how a run ended in its manifest (complete runs write their manifest themselves; a signal that
-    arrives after that, while the report is written, leaves `complete`: data/ is whole)."""
+def mark(manifest_path: str, status: str, reason: str | None = None, keep_complete: bool = False) -> None:
+    """Record how a run ended in its manifest (complete runs write their manifest themselves). `keep_complete`:
+    a signal that arrives once the manifest says `complete` (while the report is written) leaves it: data/ is
+    whole."""
     with contextlib.suppress(OSError, ValueError):
         manifest = read_json(manifest_path)
-        if manifest.get("status") == "complete":
+        if keep_complete and manifest.get("status") == "complete":
             return
         manifest.update(status=status, finished=datetime.now(UTC).isoformat(timespec="seconds"))
         if reason:
@@ -59,13 +61,13 @@ def mark(manifest_path: str, status: str, reason: str | None = None) -> None:
         write_json(manifest_path, manifest, sort_keys=False)
 
 
-def _stop(manifest_path: str, signum: int) -> None:
+def _handler(signum: int, _frame: Any) -> None:
     name = signal.Signals(signum).name
     for s in SIGNALS:
         signal.signal(s, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the stop itself
     kill_children()
-    if manifest_path is not None:
-        mark(manifest_path, "interrupted", f"stopped by {name}")
+    for manifest_path in list(_ACTIVE):
+        mark(manifest_path, "interrupted", f"stopped by {name}", keep_complete=True)
     sys.stdout.flush()
     print(f"jingxuan: interrupted by {name}; run the same command again to resume", file=sys.stderr, flush=True)
     os._exit(128 + signum)

@@ -34,7 +34,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from stages.core.arrow import text_chars
 from stages.core.ledger import rejected_batch
@@ -290,7 +290,7 @@ class GlobalContext:
     map: Callable[[Callable[[Any], Any], list], list]
     keep_rejected_text: bool = True
     batch_size: int = 2000
-    memory_budget_mb: int = 2048
+    memory_budget_mb: float = 2048  # execution.memory_budget_mb: peak RSS one task of a global pass aims at
     run_id: str = ""  # identity of this run, stable when its folder is moved or copied (persistent indexes)
 
 
@@ -305,6 +305,14 @@ class GlobalResult:
 
 class GlobalStage(Stage):
     kind: ClassVar[str] = "global"
+
+    memory_budget_mb: float | None = Field(
+        None, gt=0, description="peak RSS per task of this stage's passes (default: execution.memory_budget_mb)"
+    )
+
+    def budget_mb(self, ctx: GlobalContext) -> float:
+        """The budget this stage's passes partition for: its own parameter, else the run's."""
+        return self.memory_budget_mb or ctx.memory_budget_mb
 
     def run(self, shards: list[str], ctx: GlobalContext) -> GlobalResult:
         raise NotImplementedError

@@ -20,12 +20,15 @@ if TYPE_CHECKING:
     from pipeline.config import InputConfig
 
 
-def columnar_batches(f: InputFile, batch_size: int) -> Iterator[pa.RecordBatch]:
+def columnar_batches(
+    f: InputFile, batch_size: int, start: int = 0, stop: int | None = None
+) -> Iterator[pa.RecordBatch]:
+    """The file's batches, or those of row groups / record batches `start:stop` (a shard)."""
     try:
         if f.format == "parquet":
-            yield from parquet.batches(f.path, batch_size)
+            yield from parquet.batches(f.path, batch_size, start, stop)
         else:
-            yield from arrow.batches(f.path, f.format)
+            yield from arrow.batches(f.path, f.format, start, stop)
     except (pa.ArrowInvalid, OSError) as e:
         raise InputError(f"{f.path}: cannot read as {f.format}: {first_line(e)}") from None
 

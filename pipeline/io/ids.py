@@ -38,9 +38,9 @@ def rekey(batch: pa.RecordBatch | None, f: InputFile) -> pa.RecordBatch | None:
     return batch.set_column(i, "id", pc.binary_join_element_wise(f"{f.source}", batch.column(i), ":"))
 
 
-def check_unique(files: Sequence[InputFile], hash_paths: Sequence[str], ids_of: Callable[[int], Iterable[str]]) -> None:
-    """InputError naming a repeated id and the files holding it. `ids_of(i)` yields the ids of input i (read only
-    when hashes repeat, to name the id and rule out a 64-bit hash collision)."""
+def check_unique(names: Sequence[str], hash_paths: Sequence[str], ids_of: Callable[[int], Iterable[str]]) -> None:
+    """InputError naming a repeated id and the inputs holding it (`names[i]`, one per hash file). `ids_of(i)`
+    yields the ids of input i (read only when hashes repeat, to name the id and rule out a hash collision)."""
     arrays = [np.load(p) for p in hash_paths]
     if not arrays:
         return
@@ -58,7 +58,7 @@ def check_unique(files: Sequence[InputFile], hash_paths: Sequence[str], ids_of: 
         for i in dict.fromkeys((a, b)):
             for doc_id in ids_of(i):
                 if xxhash.xxh3_64_intdigest(doc_id.encode("utf-8")) == target:
-                    found.setdefault(doc_id, []).append(files[i].path)
+                    found.setdefault(doc_id, []).append(names[i])
         for doc_id, where in found.items():
             if len(where) > 1:
                 more = f" ({n_dup - 1} more ids repeat)" if n_dup > 1 else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 import pyarrow as pa
@@ -66,8 +66,9 @@ class _JsonlBatch:
 
 
 def read_jsonl(
-    f: InputFile, inp: InputConfig, batch_size: int
+    f: InputFile, inp: InputConfig, batch_size: int, fh: BinaryIO | None = None, line0: int = 0
 ) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch | None]]:
+    """The whole file, or (a shard of it) the lines of the open stream `fh`, the first being line `line0`."""
     text_field, id_field = inp.text_field, inp.id_field
     max_chars = inp.max_doc_chars
     clashes = [(k, field) for k, field in (("text", text_field), ("id", id_field)) if k != field]
@@ -78,12 +79,12 @@ def read_jsonl(
     JSONDecodeError = orjson.JSONDecodeError
     acc = _JsonlBatch()
     try:
-        fh = open_bytes(f.path, f.compression)
+        fh = fh or open_bytes(f.path, f.compression)
     except OSError as e:
         raise InputError(f"{f.path}: cannot read: {e.strerror or e}") from None
     with fh:
-        lineno = -1
-        first = True
+        lineno = line0 - 1
+        first = line0 == 0
         try:
             for raw in fh:
                 lineno += 1

@@ -124,3 +124,15 @@ def test_guide_new_stage_example_end_to_end(tmp_path: Path, monkeypatch, repo_di
     assert [(r["id"], r["stage"], r["reason"]) for r in ledger] == [("d0", "short_line_filter", "short_lines")]
     report = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert "short_line_filter" in report and "short_lines" in report
+
+
+def test_run_of_a_finished_config_says_nothing_to_do_without_starting_an_engine(tmp_path: Path, capsys):
+    (tmp_path / "docs.jsonl").write_text('{"text": "一篇足够长的中文文档，用来检查重复运行。"}\n', encoding="utf-8")
+    (tmp_path / "run.yaml").write_text(
+        "input: {paths: [docs.jsonl]}\noutput: {dir: out}\nstages: [normalize]\nexecution: {engine: local}\n"
+    )
+    assert cli.main(["run", str(tmp_path / "run.yaml"), "--quiet"]) == 0
+    capsys.readouterr()
+    assert cli.main(["run", str(tmp_path / "run.yaml"), "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert "nothing to do" in err and "docs in 1" in out

@@ -113,3 +113,15 @@ def test_path_parameters_of_stages_resolve_against_the_config_folder(tmp_path: P
     assert params["model"] == str(tmp_path / "models" / "q.npz")
     assert list(params["extra_files"]) == [str(tmp_path / "a.txt"), "/abs/b.txt"]
     assert params["threshold"] == "x"
+
+
+def test_memory_budget_validated_and_overridden_per_stage():
+    with pytest.raises(ConfigError, match=r"execution.memory_budget_mb: Input should be greater than or equal to 256"):
+        validate_config(_raw(execution={"memory_budget_mb": 100}))
+    cfg = validate_config(
+        _raw(execution={"memory_budget_mb": 512}, stages=[{"exact_dedup": {"memory_budget_mb": 300}}])
+    )
+    assert cfg.execution.memory_budget_mb == 512
+    assert cfg.stages[0].build().memory_budget_mb == 300
+    with pytest.raises(ConfigError, match=r"stages\[0\].exact_dedup.memory_budget_mb: Input should be greater than 0"):
+        validate_config(_raw(stages=[{"exact_dedup": {"memory_budget_mb": 0}}]))

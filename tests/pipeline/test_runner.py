@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.config import validate_config
-from pipeline.runner import RunPaths, run_local, segments
+from pipeline.runner import RunPaths, finished_run, run_local, segments
 from stages.base import Filter, GlobalResult, GlobalStage, Mapper
 from stages.core.arrow import set_column
 from stages.core.stats import ConservationError, StageStats
@@ -158,8 +158,10 @@ def test_rerun_skips_completed_shards_and_gives_identical_bytes(tmp_path: Path):
 
 
 def test_process_pool_gives_the_same_bytes_as_sequential(tmp_path: Path):
-    seq = _config(tmp_path / "a", ["runner_upper_mapper", "runner_reverse_global"])
-    par = _config(tmp_path / "b", ["runner_upper_mapper", "runner_reverse_global"], task_runner="process")
+    seq = _config(tmp_path / "a", ["runner_upper_mapper", "runner_reverse_global"], shard_mb=0.0005)
+    par = _config(
+        tmp_path / "b", ["runner_upper_mapper", "runner_reverse_global"], task_runner="process", shard_mb=0.0005
+    )
     run_local(seq)
     run_local(par)
     a, b = Path(seq.run_dir, "data"), Path(par.run_dir, "data")
@@ -167,6 +169,39 @@ def test_process_pool_gives_the_same_bytes_as_sequential(tmp_path: Path):
     for f in os.listdir(a):
         if f.endswith(".arrow"):
             assert (a / f).read_bytes() == (b / f).read_bytes()
+
+
+def test_a_small_input_runs_in_this_process_a_bigger_one_on_the_pool(tmp_path: Path):
+    small = _config(tmp_path / "a", ["runner_upper_mapper"], task_runner="process")
+    big = _config(tmp_path / "b", ["runner_upper_mapper"], task_runner="process", shard_mb=0.0005)
+    run_local(small)
+    run_local(big)
+    engines = [json.loads(Path(c.run_dir, "manifest.json").read_text())["engine"] for c in (small, big)]
+    assert engines == ["local-inline", "local-process"]
+
+    def pids(cfg) -> set[str]:
+        markers = Path(cfg.run_dir, "work", "seg00").glob("*.done")
+        return {json.loads(m.read_text())["worker"].rsplit(":", 1)[1] for m in markers}
+
+    assert pids(small) == {str(os.getpid())} and str(os.getpid()) not in pids(big)
+
+
+def test_a_finished_run_is_recognised_from_its_manifest_until_input_or_config_change(tmp_path: Path):
+    cfg = _config(tmp_path, ["runner_min_length_filter", "runner_reverse_global"])
+    assert finished_run(cfg) is None
+    first = run_local(cfg)
+    done = finished_run(cfg)
+    assert done is not None and done.skipped_tasks == done.total_tasks == first.total_tasks
+    assert (done.data_rows, done.rejected_rows, done.stats.to_dict()["stages"].keys()) == (
+        first.data_rows,
+        first.rejected_rows,
+        first.stats.to_dict()["stages"].keys(),
+    )
+    other = validate_config({**cfg.model_dump(mode="json"), "stages": ["runner_min_length_filter"]})
+    assert finished_run(other) is None
+    with open(tmp_path / "in" / "part0.jsonl", "a", encoding="utf-8") as fh:
+        fh.write('{"text": "一篇新的文档"}\n')
+    assert finished_run(cfg) is None
 
 
 def test_a_stage_that_loses_documents_fails_the_run(tmp_path: Path):

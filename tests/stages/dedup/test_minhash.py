@@ -178,3 +178,56 @@ def test_jieba_word_shingles(tmp_path):
     r = run_global(stage, [make_batch([text, other, copy], ["t", "o", "c"])], str(tmp_path))
     assert ledger(r) == {"c": ("near_duplicate", "t")}
     assert r.report["params"]["tokenizer"] == "jieba"
+
+
+def clustered_corpus(n_base: int = 150, seed: int = 3) -> list[list[str]]:
+    """Shards of distinct texts with near-copies: single edits, chains of copies and one large cluster."""
+    import random
+
+    rng = random.Random(seed)
+    alphabet = [chr(0x4E00 + i) for i in range(3000)]
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(40, 90))) for _ in range(n_base)]
+    for i in range(n_base // 2):  # a copy with one edit; every third copies a copy (chains across shards)
+        src = list(rng.choice(texts[-40:] if i % 3 == 0 else texts[:n_base]))
+        src[rng.randrange(len(src))] = rng.choice(alphabet)
+        texts.append("".join(src))
+    texts += [texts[0][:-1] + alphabet[i] for i in range(30)]  # one cluster of 31
+    texts += ["", "。。"]
+    rng.shuffle(texts)
+    return [texts[i : i + 60] for i in range(0, len(texts), 60)]
+
+
+def shard_bytes(paths: list[str]) -> list[bytes]:
+    return [Path(p).read_bytes() for p in paths]
+
+
+@pytest.mark.parametrize("keep", ["first", "longest"])
+def test_tiny_budget_partitions_and_gives_identical_output(tmp_path, keep):
+    shards = [make_batch(t, [f"s{i}-{j}" for j in range(len(t))]) for i, t in enumerate(clustered_corpus())]
+    big = run_global(MinHashDedup(keep=keep), shards, str(tmp_path / "big"), memory_budget_mb=1e6)
+    tiny = run_global(MinHashDedup(keep=keep, memory_budget_mb=0.01), shards, str(tmp_path / "tiny"))
+    assert big.report["partitions"] == {"band_ranges": 1, "link_partitions": 1, "star_rounds": 0}
+    p = tiny.report["partitions"]
+    assert p["band_ranges"] >= 8 and p["link_partitions"] >= 4 and p["star_rounds"] >= 2
+    assert big.report["dropped"] > 40 and big.report["clusters"] > 20
+    for k in ("candidate_links", "verified_links", "clusters", "dropped"):
+        assert tiny.report[k] == big.report[k]
+    assert shard_bytes(tiny.shards) == shard_bytes(big.shards)
+    assert shard_bytes(tiny.rejected) == shard_bytes(big.rejected)
+
+
+def test_tiny_budget_identical_against_an_index(tmp_path):
+    first, second = clustered_corpus(seed=4), clustered_corpus(seed=5)
+    second[0] = first[1][:20] + second[0]  # the second run repeats documents of the first
+    out = {}
+    for name, budget in (("big", 1e6), ("tiny", 0.01)):
+        index = str(tmp_path / name / "index")
+        batches = [make_batch(t, [f"a{i}-{j}" for j in range(len(t))]) for i, t in enumerate(first)]
+        run_global(MinHashDedup(index_dir=index, memory_budget_mb=budget), batches, str(tmp_path / name / "r1"))
+        batches = [make_batch(t, [f"b{i}-{j}" for j in range(len(t))]) for i, t in enumerate(second)]
+        r = run_global(MinHashDedup(index_dir=index, memory_budget_mb=budget), batches, str(tmp_path / name / "r2"))
+        out[name] = r
+    assert out["big"].report["dropped_matching_index"] >= 20
+    assert out["tiny"].report["dropped_matching_index"] == out["big"].report["dropped_matching_index"]
+    assert shard_bytes(out["tiny"].shards) == shard_bytes(out["big"].shards)
+    assert shard_bytes(out["tiny"].rejected) == shard_bytes(out["big"].rejected)
