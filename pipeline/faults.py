@@ -50,6 +50,16 @@ class Kill:
         return {128 + sig, -sig, 0}, {"interrupted", "complete"}
 
 
+def sample_config(repo: str, dest: str, shard_mb: float = 0.05) -> str:
+    """configs/sample.yaml cut into input shards of `shard_mb` (so worker processes run, not one inline task),
+    written to `dest` with its relative paths made absolute."""
+    with open(os.path.join(repo, "configs", "sample.yaml"), encoding="utf-8") as f:
+        text = f.read().replace("../", repo.rstrip("/") + "/")
+    with open(dest, "w", encoding="utf-8") as f:
+        f.write(text.rstrip("\n") + f"\n  shard_mb: {shard_mb}\n")
+    return dest
+
+
 def cli_command(config: str, output: str, engine: str) -> list[str]:
     return [sys.executable, "-m", "pipeline.cli", "run", config, "--output", output, "--engine", engine, "--quiet"]
 

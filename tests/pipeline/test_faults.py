@@ -24,7 +24,7 @@ def _check(kill: faults.Kill) -> None:
 
 
 def test_runs_killed_at_random_moments_resume_to_identical_bytes(repo_dir: Path, tmp_path: Path):
-    config = str(repo_dir / "configs" / "sample.yaml")
+    config = faults.sample_config(str(repo_dir), str(tmp_path / "sample.yaml"))  # sharded: worker processes run
     base = str(tmp_path / "baseline")
     assert faults.run_to_end(faults.cli_command(config, base, "local")).returncode == 0
     out = str(tmp_path / "killed")
