@@ -86,8 +86,8 @@ def recipe_stages(config: Path, annotate: bool = False, quality_only: bool = Fal
         if name not in available:
             missing.append(name)
             continue
-        if quality_only and name in PRE_STAGES:
-            continue
+        if (quality_only and name in PRE_STAGES) or available[name].kind == "global":
+            continue  # dedup and other global passes: bench/dedup_bench.py, bench/paragraph_dedup_eval.py
         stage = available[name](**(params or {}))
         if annotate and isinstance(stage, Filter):
             stage = available[name](**{**(params or {}), "mode": "annotate"})

@@ -29,7 +29,7 @@ MARKER = ".jingxuan.json"
 LOCK = ".jingxuan.lock"
 # Names jingxuan writes in the folders it replaces wholesale (a trailing .tmp/.old while it writes them).
 _OWNED = {
-    "data": re.compile(r"((v\d{4}-)?data-\d{5}-of-\d{5}\.arrow|state\.json|dataset_info\.json)"),
+    "data": re.compile(r"((v\d{4}-)?data-\d{5}-of-\d{5}\.arrow|state\.json|dataset_info\.json|README\.md)"),
     "parquet": re.compile(r"data-\d{5}-of-\d{5}\.parquet"),
     "rejected": re.compile(r"seg\d{2}-.+\.parquet"),
 }

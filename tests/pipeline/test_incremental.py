@@ -91,21 +91,25 @@ def _single(tmp: Path, out: Path, stages: list[str], index_dir: Path | None = No
 
 
 @pytest.mark.parametrize("how", ["move", "copy", "move with its outside index"])
-@pytest.mark.parametrize("stage", ["exact_dedup", "minhash_dedup"])
+@pytest.mark.parametrize("stage", ["exact_dedup", "minhash_dedup", "paragraph_dedup"])
 def test_a_moved_or_copied_run_folder_keeps_every_document(tmp_path: Path, stage: str, how: str):
     """The index must not know the run folder by its absolute path: documents would match their own entries."""
     import shutil
+
+    import datasets
 
     (tmp_path / "in").mkdir()
     _write(tmp_path / "in" / "day1.jsonl", [("a1", DOCS[0]), ("a2", DOCS[1]), ("a3", DOCS[2])])
     index = tmp_path / "shared-index" if how.endswith("index") else None
     first = run_local(_single(tmp_path, tmp_path / "A", [stage], index))
     assert first is not None and first.data_rows == 3
+    texts = datasets.load_from_disk(str(tmp_path / "A" / "data"))["text"]
     moved = tmp_path / "B"
     (shutil.copytree if how == "copy" else shutil.move)(tmp_path / "A", moved)
     shutil.rmtree(moved / "work")  # so nothing is skipped: the stage runs against the index again
     again = run_local(_single(tmp_path, moved, [stage], index))
     assert again is not None and again.data_rows == 3, again.summary()
+    assert datasets.load_from_disk(str(moved / "data"))["text"] == texts  # no paragraph removed either
     assert not (moved / "rejected").exists() or pq.read_table(moved / "rejected").num_rows == 0
 
 

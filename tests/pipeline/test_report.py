@@ -156,7 +156,7 @@ def _stages() -> list:
         {"char_diversity_filter": {"mode": "annotate"}},
         {"report_test_length_filter": {"mode": "annotate"}},
         "exact_dedup",
-        "minhash_dedup",
+        {"minhash_dedup": {"ngram": 5, "threshold": 0.8}},  # the good documents share one sentence pool
         {"curriculum": {"schedule": "phases", "phases": 3}},
         {"synthetic": {"phase_ratios": PHASE_RATIOS}},
         "report_test_sizes_dedup",
