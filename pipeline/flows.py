@@ -22,6 +22,7 @@ from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # 
 from pipeline import runner, stop  # noqa: E402
 from pipeline.config import ConfigError, ExecutionConfig, RunConfig  # noqa: E402
 from pipeline.io.files import InputError  # noqa: E402
+from pipeline.staging import staged  # noqa: E402
 from stages.core.stats import ConservationError  # noqa: E402
 
 # Failures that a retry cannot fix: fail fast with the reason.
@@ -86,7 +87,8 @@ def curate(config: RunConfig, force: bool = False) -> runner.RunResult | None:
     """Entry flow (also the deployment's entrypoint): the run itself is a subflow whose task runner
     (process pool or Dask) comes from the config, so one deployment serves every executor. An input of at
     most one shard runs as one task in this process instead (not on Dask: a cluster was asked for)."""
-    with stop.stop_on_signals(None):  # in place of Prefect's SIGTERM bridge, which waits for running tasks
+    # stop_on_signals: in place of Prefect's SIGTERM bridge, which waits for running tasks
+    with stop.stop_on_signals(None), staged(config) as config:
         prepared = runner.prepare(config, force)
         if prepared is None:
             return None
