@@ -105,6 +105,20 @@ class StageSpec(BaseModel):
         return STAGES.get(self.ref or self.name)
 
 
+# `input: PATH` (or a list of paths) and `output: PATH` stand for `input: {paths: ...}` and `output: {dir: PATH}`.
+SHORTHANDS = {"input": "paths", "output": "dir"}
+
+
+def expand_shorthands(raw: dict[str, Any]) -> dict[str, Any]:
+    """The config with `input: PATH` / `output: PATH` spelled out as mappings."""
+    out = dict(raw)
+    for key, field in SHORTHANDS.items():
+        value = out.get(key)
+        if isinstance(value, str) or (key == "input" and isinstance(value, list)):
+            out[key] = {field: value}
+    return out
+
+
 class RunConfig(_Strict):
     name: str = "run"
     plugins: list[str] = Field(
@@ -121,6 +135,7 @@ class RunConfig(_Strict):
     @classmethod
     def _import_plugins(cls, raw: Any) -> Any:
         if isinstance(raw, dict):
+            raw = expand_shorthands(raw)
             for folder in (os.getcwd(), raw.get("base_dir")):
                 if folder and folder not in sys.path:
                     sys.path.append(folder)  # a plugin package in the working folder or beside the config
@@ -255,11 +270,15 @@ def load_config(path: str, overrides: dict[str, Any] | None = None) -> RunConfig
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping with input, output and stages")
     raw.setdefault("base_dir", os.path.dirname(os.path.abspath(path)))
+    raw = expand_shorthands(raw)
     for dotted, value in (overrides or {}).items():
         node = raw
         *parents, leaf = dotted.split(".")
-        for p in parents:
+        for i, p in enumerate(parents):
             node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                where = ".".join(parents[: i + 1])
+                raise ConfigError(f"{path}: {where} must be a mapping to set {dotted} (it is {node!r})")
         node[leaf] = value
     return validate_config(raw, source=path)
 

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline.card import CARD_NAME, dataset_card
 from pipeline.config import RunConfig, StageSpec
 from pipeline.disk import writing
 from pipeline.faults import checkpoint
@@ -283,8 +284,9 @@ def grouped(map_fn: MapFn, max_tasks: int) -> MapFn:
     def mapped(fn: Callable, items: list, label: str = "") -> list:
         if len(items) <= max_tasks:
             return map_fn(fn, items, label=label)
-        size = -(-len(items) // max_tasks)
-        chunks = [items[i : i + size] for i in range(0, len(items), size)]
+        q, r = divmod(len(items), max_tasks)  # sizes differ by at most one, bigger first: balanced on the pool
+        bounds = list(itertools.accumulate([q + (j < r) for j in range(max_tasks)], initial=0))
+        chunks = [items[a:b] for a, b in itertools.pairwise(bounds)]
         return [r for part in map_fn(functools.partial(_each, fn), chunks, label=label) for r in part]
 
     return mapped
@@ -513,7 +515,9 @@ def _execute(cfg: RunConfig, map_fn: MapFn, engine: str, prepared: Prepared | No
             total += 1
     stats.check()
     checkpoint("finalize")
-    written = write_dataset([str(s) for s in sources], paths.data, cfg.output.max_shard_docs)
+    final = [str(s) for s in sources]
+    card = {CARD_NAME: dataset_card(cfg, stats, inputs, final)}
+    written = write_dataset(final, paths.data, cfg.output.max_shard_docs, extra_files=card)
     if cfg.output.parquet:
         write_parquet_dataset([str(s) for s in sources], os.path.join(paths.root, "parquet"))
     rejected_rows = _ledger_rows(paths.rejected, ledger)

@@ -18,6 +18,9 @@ A shard is a contiguous range of one file, numbered in file order:
 
 The plan depends only on the input and the shard size, never on the number of workers: ids, task keys,
 completion markers and output bytes are the same with 1 or 20 workers, and a killed run resumes per shard.
+Another shard size gives the same rows, values and order; only when the documents of one JSONL file bring
+new fields part-way through can a global stage's column (`_dup_cluster`) land before such a field, since the
+output schema is the union of the shard schemas in shard order.
 A file no bigger than one shard is one shard covering it whole, read exactly as before (its task key is the
 file's fingerprint, as it always was). Plans of big files are cached beside the run (`work/plan/`), keyed by
 fingerprint and shard size, so a resumed run does not scan again.
@@ -149,13 +152,12 @@ def _jsonl_cuts(
     with _open_stream(f, gzip_index, build_index=True) as fh:
         while block := fh.read(SCAN_BLOCK):
             arr = np.frombuffer(block, np.uint8)
-            content = ~np.isin(arr, _WHITESPACE)
+            content = _CONTENT[arr]
             if pos == 0 and block.startswith(b"\xef\xbb\xbf"):
                 content[:3] = False  # the reader drops a BOM before stripping
-            cs = np.concatenate(([0], np.cumsum(content, dtype=np.int64)))
             nl = np.flatnonzero(arr == 10)
             starts = np.concatenate(([0], nl[:-1] + 1)) if len(nl) else nl
-            has = (cs[nl + 1] - cs[starts]) > 0
+            has = np.logical_or.reduceat(content[: nl[-1] + 1], starts) if len(nl) else np.zeros(0, bool)
             length = nl + 1 - starts
             if len(nl):
                 has[0] |= carry_content
@@ -181,9 +183,9 @@ def _jsonl_cuts(
             if len(nl):
                 n_since += int(c_count[-1]) - base_count
                 b_since += int(c_bytes[-1]) - base_bytes
-                carry_content, carry_len = bool(cs[-1] - cs[nl[-1] + 1]), len(block) - int(nl[-1]) - 1
+                carry_content, carry_len = bool(content[nl[-1] + 1 :].any()), len(block) - int(nl[-1]) - 1
             else:
-                carry_content, carry_len = carry_content or bool(cs[-1]), carry_len + len(block)
+                carry_content, carry_len = carry_content or bool(content.any()), carry_len + len(block)
             pos += len(block)
             lines += len(nl)
         if gzip_index is not None:
@@ -196,7 +198,8 @@ def _jsonl_cuts(
     return [Cut(c.start, c.row0, e - c.start) for c, e in zip(cuts, ends, strict=True)], pos
 
 
-_WHITESPACE = np.frombuffer(b" \t\n\r\x0b\x0c", np.uint8)  # what bytes.strip() removes
+_CONTENT = np.ones(256, bool)
+_CONTENT[list(b" \t\n\r\x0b\x0c")] = False  # what bytes.strip() removes
 
 
 def _open_stream(f: InputFile, gzip_index: str | None, build_index: bool = False) -> BinaryIO:

@@ -73,6 +73,13 @@ def test_dry_run_lists_inputs_and_runs_nothing(repo_dir: Path, tmp_path: Path, c
     assert not out_dir.exists()
 
 
+def test_output_option_with_the_output_shorthand(repo_dir: Path, tmp_path: Path, capsys):
+    config = tmp_path / "short.yaml"
+    config.write_text(f"input: {repo_dir}/sample_data/news.jsonl\noutput: somewhere\nstages: [normalize]\n")
+    assert cli.main(["run", str(config), "--output", str(tmp_path / "run"), "--dry-run"]) == 0
+    assert f"output {tmp_path / 'run'}" in capsys.readouterr().out
+
+
 def _readme_blocks(repo_dir: Path, lang: str) -> list[str]:
     text = (repo_dir / "README.md").read_text(encoding="utf-8")
     return re.findall(rf"```{lang}\n(.*?)```", text, re.S)

@@ -325,3 +325,17 @@ def test_thread_runner_gives_the_same_bytes_and_counts_as_the_process_runner(tmp
     assert counts(runs["thread"]) == counts(runs["process"])
     assert runs["thread"].stats.stages["normalize"].counters["pii.email"] == 240
     assert runs["thread"].stats.stages["minhash_dedup"].docs_rejected > 0
+
+
+def test_grouped_map_keeps_results_in_order_with_balanced_tasks():
+    from pipeline.runner import grouped
+
+    sizes = []
+
+    def map_fn(fn, items, label=""):
+        sizes.append([len(i) if isinstance(i, list) else 1 for i in items])
+        return [fn(x) for x in items]
+
+    assert grouped(map_fn, 8)(str, list(range(10))) == [str(i) for i in range(10)]
+    assert grouped(map_fn, 8)(str, list(range(3))) == ["0", "1", "2"]
+    assert sizes == [[2, 2, 1, 1, 1, 1, 1, 1], [1, 1, 1]]
