@@ -28,8 +28,10 @@ class InputConfig(_Strict):
     format: Literal["auto", "jsonl", "parquet", "arrow", "datasets"] = "auto"
     text_field: str = "text"
     id_field: str = "id"
-    encoding: Literal["utf-8", "gb18030", "auto"] = Field(
-        "utf-8", description="utf-8 refuses other encodings with the file name; auto decodes GBK/GB18030 too"
+    encoding: Literal["utf-8", "gb18030", "big5", "utf-16", "auto"] = Field(
+        "utf-8",
+        description="utf-8 refuses other encodings, naming the one a file looks like; auto decodes GBK/GB18030, "
+        "Big5 and UTF-16 (with or without BOM) too; gb18030, big5 or utf-16 accept that one besides UTF-8",
     )
     max_doc_chars: int = Field(1_000_000, gt=0, description="longer documents are rejected as read.too_long")
 

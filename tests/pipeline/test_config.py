@@ -53,7 +53,9 @@ def test_unknown_top_level_and_nested_keys_list_allowed_keys():
         validate_config(_raw(execution={"wrokers": 2}))
     with pytest.raises(ConfigError, match=r"outptu: unknown key"):
         validate_config(_raw(outptu={}))
-    with pytest.raises(ConfigError, match=r"input.encoding: Input should be 'utf-8', 'gb18030' or 'auto'"):
+    with pytest.raises(
+        ConfigError, match=r"input.encoding: Input should be 'utf-8', 'gb18030', 'big5', 'utf-16' or 'auto'"
+    ):
         validate_config(_raw(input={"paths": ["x"], "encoding": "latin1"}))
     with pytest.raises(ConfigError, match=r"output: required key is missing"):
         validate_config({"input": {"paths": ["x"]}, "stages": ["config_probe_filter"]})
