@@ -9,6 +9,7 @@ import pytest
 
 from pipeline import cli
 from stages.base import STAGES
+from stages.testing import builtin_stages
 
 
 def _subcommands() -> dict[str, argparse.ArgumentParser]:
@@ -29,7 +30,7 @@ def test_every_command_has_help_a_description_and_a_place_in_the_readme(repo_dir
         assert f"jingxuan {name}" in readme, f"README does not mention `jingxuan {name}`"
 
 
-BUILTIN = sorted(n for n, cls in STAGES.available().items() if cls.__module__.startswith("stages."))
+BUILTIN = builtin_stages()
 
 
 @pytest.mark.parametrize("name", BUILTIN)
