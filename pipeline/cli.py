@@ -26,11 +26,13 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from pipeline.disk import OutputError
     from pipeline.io.files import InputError
     from pipeline.proxy_eval.corpus import ProxyEvalError
+    from pipeline.tune import TuneError
     from stages.base import UnknownStageError
 
     return (
         ConfigError,
         InputError,
+        TuneError,
         OutputError,
         UnknownStageError,
         ProxyEvalError,
@@ -49,12 +51,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     overrides: dict[str, Any] = {}
     if args.output:
-        overrides["output.dir"] = os.path.abspath(args.output)
+        overrides["output.dir"] = args.output if "://" in args.output else os.path.abspath(args.output)
     if args.engine:
         overrides["execution.engine"] = args.engine
     if args.workers:
         overrides["execution.workers"] = args.workers
     cfg = load_config(args.config, overrides)
+    if args.annotate:
+        from pipeline.tune import annotated
+
+        cfg = annotated(cfg)
     if args.dry_run:
         print(dry_run(cfg))
         return 0
@@ -84,6 +90,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"nothing new to curate: every input file is already in a version under {cfg.run_dir}")
         return 0
     print(result.summary())
+    if "://" in cfg.output.dir:
+        print(f"committed  {cfg.output.dir}   (from the staging folder {result.run_dir})")
     return 0
 
 
@@ -268,6 +276,19 @@ def cmd_train_quality(args: argparse.Namespace) -> int:
 
 
 @command
+def cmd_tune(args: argparse.Namespace) -> int:
+    from pipeline.tune import format_result, tune_run
+
+    result = tune_run(
+        args.run_dir, args.good, args.bad or [], max_loss=args.max_loss, output=args.output, tighten=args.tighten
+    )
+    print(format_result(result, all_tables=not args.changes_only))
+    if args.output:
+        print(f"\nrecipe with these thresholds: {args.output}  (jingxuan run {args.output})")
+    return 0
+
+
+@command
 def cmd_curriculum_eval(args: argparse.Namespace) -> int:
     from pipeline.proxy_eval.harness import run_curriculum_eval
     from pipeline.proxy_eval.results import text_table, verdict
@@ -353,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--verbose", action="store_true", help="show Prefect's logs")
     p.add_argument("--dry-run", action="store_true", help="validate, list inputs and estimate size; run nothing")
+    p.add_argument("--annotate", action="store_true", help="every filter in mode: annotate (for `jingxuan tune`)")
 
     p = sub.add_parser(
         "schedule",
@@ -420,6 +442,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-field", default="text", help="text field of JSONL/Parquet input")
     p.add_argument("--balance-files", action="store_true", help="weigh every input file equally")
     p.add_argument("--seed", type=int, default=0, help="seed of the training shuffle")
+
+    p = sub.add_parser(
+        "tune",
+        help="propose filter thresholds from labelled good and bad samples of an annotate-mode run",
+        description="Read a run whose filters ran with `mode: annotate`, label its documents by the input file "
+        "they came from (or COLUMN=VALUE), print what each threshold would keep of every labelled group, propose "
+        "thresholds that keep every good group (each rule may drop at most --max-loss of any one of them), and "
+        "write them as a runnable recipe with --output.",
+    )
+    p.add_argument("run_dir", help="a run directory whose filters ran with mode: annotate")
+    p.add_argument("--good", nargs="+", required=True, metavar="F", help="input files (path or glob) or COLUMN=VALUE")
+    p.add_argument("--bad", nargs="*", metavar="F", help="input files (path or glob) or COLUMN=VALUE")
+    p.add_argument("--max-loss", type=float, default=0.01, help="share of one good group a rule may drop (0.01)")
+    p.add_argument("--tighten", action="store_true", help="also tighten thresholds where that drops more bad text")
+    p.add_argument("--output", metavar="YAML", help="write the recipe with the proposed thresholds here")
+    p.add_argument("--changes-only", action="store_true", help="print tables only for changed thresholds")
 
     p = sub.add_parser(
         "curriculum-eval",

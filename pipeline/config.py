@@ -28,8 +28,10 @@ class InputConfig(_Strict):
     format: Literal["auto", "jsonl", "parquet", "arrow", "datasets"] = "auto"
     text_field: str = "text"
     id_field: str = "id"
-    encoding: Literal["utf-8", "gb18030", "auto"] = Field(
-        "utf-8", description="utf-8 refuses other encodings with the file name; auto decodes GBK/GB18030 too"
+    encoding: Literal["utf-8", "gb18030", "big5", "utf-16", "auto"] = Field(
+        "utf-8",
+        description="utf-8 refuses other encodings, naming the one a file looks like; auto decodes GBK/GB18030, "
+        "Big5 and UTF-16 (with or without BOM) too; gb18030, big5 or utf-16 accept that one besides UTF-8",
     )
     max_doc_chars: int = Field(1_000_000, gt=0, description="longer documents are rejected as read.too_long")
 
@@ -54,7 +56,7 @@ class SyntheticSource(_Strict):
 
 
 class OutputConfig(_Strict):
-    dir: str
+    dir: str = Field(description="a folder, or an fsspec URL (s3://bucket/prefix ...) committed from a staging folder")
     mode: Literal["overwrite", "versions", "append"] = Field(
         "overwrite",
         description="versions: dir is a root of v0001/, v0002/ ...; each run curates only input not curated "
@@ -63,6 +65,11 @@ class OutputConfig(_Strict):
     parquet: bool = Field(False, description="also write data as Parquet under parquet/")
     keep_rejected_text: bool = True
     max_shard_docs: int = Field(100_000, gt=0, description="documents per output shard at most")
+    staging_dir: str | None = Field(
+        None,
+        description="where a run on a URL output.dir works before committing to the store "
+        "(default ~/.cache/jingxuan/staging/<hash of the URL>; on several Dask nodes, a mount all of them see)",
+    )
 
 
 class ExecutionConfig(_Strict):
@@ -105,6 +112,20 @@ class StageSpec(BaseModel):
         return STAGES.get(self.ref or self.name)
 
 
+# `input: PATH` (or a list of paths) and `output: PATH` stand for `input: {paths: ...}` and `output: {dir: PATH}`.
+SHORTHANDS = {"input": "paths", "output": "dir"}
+
+
+def expand_shorthands(raw: dict[str, Any]) -> dict[str, Any]:
+    """The config with `input: PATH` / `output: PATH` spelled out as mappings."""
+    out = dict(raw)
+    for key, field in SHORTHANDS.items():
+        value = out.get(key)
+        if isinstance(value, str) or (key == "input" and isinstance(value, list)):
+            out[key] = {field: value}
+    return out
+
+
 class RunConfig(_Strict):
     name: str = "run"
     plugins: list[str] = Field(
@@ -121,6 +142,7 @@ class RunConfig(_Strict):
     @classmethod
     def _import_plugins(cls, raw: Any) -> Any:
         if isinstance(raw, dict):
+            raw = expand_shorthands(raw)
             for folder in (os.getcwd(), raw.get("base_dir")):
                 if folder and folder not in sys.path:
                     sys.path.append(folder)  # a plugin package in the working folder or beside the config
@@ -156,7 +178,7 @@ class RunConfig(_Strict):
     def identity(self) -> dict[str, Any]:
         """What determines the output bytes (not where it is written or how it is executed)."""
         d = self.model_dump(mode="json")
-        d["output"] = {k: v for k, v in d["output"].items() if k != "dir"}
+        d["output"] = {k: v for k, v in d["output"].items() if k not in ("dir", "staging_dir")}
         d["execution"] = {k: d["execution"][k] for k in ("batch_size", "seed")}
         d.pop("base_dir")
         d["stage_versions"] = {s.key: s.stage_class().version for s in self.stages}
@@ -255,11 +277,15 @@ def load_config(path: str, overrides: dict[str, Any] | None = None) -> RunConfig
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping with input, output and stages")
     raw.setdefault("base_dir", os.path.dirname(os.path.abspath(path)))
+    raw = expand_shorthands(raw)
     for dotted, value in (overrides or {}).items():
         node = raw
         *parents, leaf = dotted.split(".")
-        for p in parents:
+        for i, p in enumerate(parents):
             node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                where = ".".join(parents[: i + 1])
+                raise ConfigError(f"{path}: {where} must be a mapping to set {dotted} (it is {node!r})")
         node[leaf] = value
     return validate_config(raw, source=path)
 

@@ -23,7 +23,8 @@ import numpy as np
 UTF8, GB18030, BIG5, UTF16 = "utf-8", "gb18030", "big5hkscs", "utf-16"
 UTF16_LE, UTF16_BE = "utf-16-le", "utf-16-be"
 LEGACY = (GB18030, BIG5)
-NAMES = {GB18030: "GB18030/GBK", BIG5: "Big5", UTF16: "UTF-16", UTF16_LE: "UTF-16LE", UTF16_BE: "UTF-16BE"}
+NAMES = {GB18030: "GBK/GB18030", BIG5: "Big5", UTF16: "UTF-16", UTF16_LE: "UTF-16LE", UTF16_BE: "UTF-16BE"}
+CONFIG_NAME = {UTF8: "utf-8", GB18030: "gb18030", BIG5: "big5", UTF16: "utf-16", UTF16_LE: "utf-16", UTF16_BE: "utf-16"}
 MIN_COMMON = 0.8  # a legacy decoding below this share of common characters is not trusted
 _STRUCTURE = np.frombuffer(b'{":, \n', np.uint8)  # not `}`: 紀 (U+7D00) is NUL + `}` in little-endian
 

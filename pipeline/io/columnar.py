@@ -47,6 +47,8 @@ def check_columns(path: str, fmt: str, inp: InputConfig) -> None:
     if text_field not in names:
         raise InputError(f"{path}: no column {text_field!r} (columns: {', '.join(names)}); set input.text_field")
     t = schema.field(text_field).type
+    if pa.types.is_dictionary(t):
+        t = t.value_type  # decoded when read
     if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)):
         raise InputError(f"{path}: column {text_field!r} is {t}, not a string")
     for key, field in (("text", text_field), ("id", id_field)):
@@ -75,6 +77,12 @@ def rebatch(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[pa.RecordB
         yield concat_batches(pending)
 
 
+def _decoded(col: pa.Array) -> pa.Array:
+    """Dictionary-encoded columns (Parquet writers make them from categorical data) as plain arrays: the
+    `datasets` features of the output have no dictionary type."""
+    return col.dictionary_decode() if pa.types.is_dictionary(col.type) else col
+
+
 def split_columnar(
     raw: pa.RecordBatch, f: InputFile, inp: InputConfig, row0: int
 ) -> tuple[pa.RecordBatch, pa.RecordBatch | None]:
@@ -94,7 +102,7 @@ def split_columnar(
             ids = pc.if_else(pc.is_null(ids), derived, ids)
     else:
         ids = pa.array([f"{prefix}-{row0 + i}" for i in range(n)], pa.string())
-    others = [(name, raw.column(name)) for name in raw.schema.names if name not in (text_field, id_field)]
+    others = [(name, _decoded(raw.column(name))) for name in raw.schema.names if name not in (text_field, id_field)]
     docs = pa.RecordBatch.from_arrays(
         [ids, text, *(c for _, c in others)], names=["id", "text", *(name for name, _ in others)]
     )

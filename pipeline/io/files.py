@@ -53,7 +53,7 @@ class InputFile:
     source: str  # relative to the configured folder / glob base: stable across machines, seeds derived ids
     size: int
     fingerprint: str  # xxh3_64 of the file's bytes, or "etag:..." / "md5:..." when the store reports one
-    encoding: str = "utf-8"  # utf-8 | gb18030 (JSONL only)
+    encoding: str = "utf-8"  # codec: utf-8 | gb18030 | big5hkscs | utf-16[-le|-be] (JSONL only)
     compression: str | None = None  # None | gzip | zstd (JSONL only)
     synthetic: dict[str, Any] | None = None  # {"name", "defaults", "required", "index"} for synthetic sources
 

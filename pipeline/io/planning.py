@@ -37,7 +37,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from pipeline.io import arrow, parquet
-from pipeline.io.decoding import open_bytes
+from pipeline.io.decoding import line_encoding, open_bytes
 from pipeline.io.files import InputError, InputFile
 from pipeline.io.jsonl import MAX_BATCH_BYTES
 from pipeline.io.remote import is_url, open_raw
@@ -120,6 +120,8 @@ def plan_file(
 
 
 def _one_shard(f: InputFile, shard_bytes: int, shard_docs: int | None) -> bool:
+    if f.format == "jsonl" and line_encoding(f.encoding) != f.encoding:
+        return True  # UTF-16: its newline is two bytes and 0x0A occurs inside characters, so it is read whole
     if shard_docs is not None:
         return False
     if f.format == "jsonl" and f.compression:

@@ -52,7 +52,6 @@ from stages.curriculum.sampling import merge_samples
 from stages.curriculum.schedules import Schedule, UnknownScheduleError, get_schedule
 from stages.curriculum.scoring import columns, difficulty, key_and_stratum
 from stages.curriculum.settings import Needed, PhaseMix, PhaseRule, Settings
-from stages.curriculum.summary import spearman_matrix as spearman_matrix  # re-exported: bench/ imports it here
 from stages.curriculum.summary import summarise
 
 DEFAULT_SIGNALS = {"length": 1.0, "rarity": 1.0, "sentence_length": 1.0, "entropy": 0.5, "quality": 0.0}

@@ -42,7 +42,16 @@ from stages.chinese import fold
 from stages.core.partitions import partitions
 from stages.core.shards import read_shard, shard_rows
 from stages.core.stats import StageStats
-from stages.dedup.common import Keep, doc_columns, quality_array, rank_order, read_table, rewrite_shard, write_table
+from stages.dedup.common import (
+    Keep,
+    ShardRewrite,
+    doc_columns,
+    quality_array,
+    rank_order,
+    read_table,
+    rewrite_shard,
+    write_table,
+)
 from stages.dedup.index import DedupIndex
 
 REASON = "exact_duplicate"
@@ -75,14 +84,8 @@ class BucketItem:
 
 
 @dataclass(frozen=True)
-class RewriteItem:
-    shard: str
-    out: str
-    rejected: str
-    stage: str
+class RewriteItem(ShardRewrite):
     drop_files: list[str]
-    keep_text: bool
-    rows: int
     chars: int
 
 

@@ -48,6 +48,7 @@ from stages.core.shuffle import gather, pieces, write_partitioned
 from stages.core.stats import StageStats
 from stages.dedup.common import (
     Keep,
+    ShardRewrite,
     doc_columns,
     quality_array,
     rank_order,
@@ -113,17 +114,11 @@ class ClusterItem:
 
 
 @dataclass(frozen=True)
-class RewriteItem:
-    shard: str
-    out: str
-    rejected: str
-    stage: str
+class RewriteItem(ShardRewrite):
     actions: list[tuple[str, list[int]]]  # this shard's cluster rows in the cluster files (empty: no duplicates)
-    keep_text: bool
     bands: str
     sig: str
     meta: str
-    rows: int
     run: str
     index_part: str | None  # where kept documents join this run's index segment (None: not incremental)
 

@@ -9,6 +9,7 @@ import pytest
 
 from pipeline import cli
 from stages.base import STAGES
+from stages.testing import builtin_stages
 
 
 def _subcommands() -> dict[str, argparse.ArgumentParser]:
@@ -29,7 +30,7 @@ def test_every_command_has_help_a_description_and_a_place_in_the_readme(repo_dir
         assert f"jingxuan {name}" in readme, f"README does not mention `jingxuan {name}`"
 
 
-BUILTIN = sorted(n for n, cls in STAGES.available().items() if cls.__module__.startswith("stages."))
+BUILTIN = builtin_stages()
 
 
 @pytest.mark.parametrize("name", BUILTIN)
@@ -71,6 +72,13 @@ def test_dry_run_lists_inputs_and_runs_nothing(repo_dir: Path, tmp_path: Path, c
     assert "config ok: sample" in out and "gbk/legacy_forum.jsonl" in out and "gb18030" in out
     assert re.search(r"\d+ files, [\d.]+ MB, ~\d+ documents", out)
     assert not out_dir.exists()
+
+
+def test_output_option_with_the_output_shorthand(repo_dir: Path, tmp_path: Path, capsys):
+    config = tmp_path / "short.yaml"
+    config.write_text(f"input: {repo_dir}/sample_data/news.jsonl\noutput: somewhere\nstages: [normalize]\n")
+    assert cli.main(["run", str(config), "--output", str(tmp_path / "run"), "--dry-run"]) == 0
+    assert f"output {tmp_path / 'run'}" in capsys.readouterr().out
 
 
 def _readme_blocks(repo_dir: Path, lang: str) -> list[str]:

@@ -91,6 +91,23 @@ def test_jsonl_shards_by_document_count(tmp_path: Path):
     assert _read_all(shards, cfg) == _read_all([InputShard(f, 0, 1)], cfg)
 
 
+def test_utf16_jsonl_is_one_shard(tmp_path: Path):
+    """Cutting UTF-16 at 0x0A bytes would split characters (上 is U+4E0A): such a file is read whole."""
+    path = tmp_path / "u16.jsonl"
+    path.write_bytes(b"".join(_lines(250)).decode().encode("utf-16-le"))
+    cfg = validate_config(
+        {
+            "input": {"paths": [str(path)], "encoding": "auto"},
+            "output": {"dir": str(tmp_path / "out")},
+            "stages": ["normalize"],
+            "execution": {"engine": "local", "batch_size": 50, "shard_docs": 100, "shard_mb": 0.01},
+        }
+    )
+    (shard,) = _plan(cfg, tmp_path / "work")
+    docs, rejected = _read_all([shard], cfg)
+    assert shard.whole and len(docs) == 250 - 15 - 11 and len(rejected) == 11
+
+
 def _table(n: int) -> pa.Table:
     return pa.table({"text": [f"第{i}篇：中文语料。" * (1 + i % 4) if i % 31 else "" for i in range(n)]})
 

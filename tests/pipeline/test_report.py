@@ -257,6 +257,7 @@ def test_every_section_and_toc_entry(run_dir):
         "reasons",
         "examples",
         "signals",
+        "sources",
         "language",
         "dedup",
         "curriculum",

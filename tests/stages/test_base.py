@@ -17,7 +17,7 @@ import pytest
 
 from stages.base import STAGES, Mapper
 from stages.dedup.signatures import signatures
-from stages.testing import make_batch, run_stage
+from stages.testing import builtin_stages, make_batch, run_stage
 
 THREADS = 4
 DOCS = 1000
@@ -123,7 +123,7 @@ def test_count_outside_apply_goes_nowhere():
 # -- every built-in stage, from the registry ------------------------------------------------------------------
 
 REPO = Path(__file__).parents[2]
-BUILTIN = sorted(name for name, cls in STAGES.available().items() if cls.__module__.startswith("stages."))
+BUILTIN = builtin_stages()
 KIND_SUFFIXES = {"_filter": "filter", "_mapper": "mapper", "_dedup": "global"}
 TEXTS = [
     "今天天气很好，我们一起去公园散步。公园里有很多人在锻炼身体。" * 3,

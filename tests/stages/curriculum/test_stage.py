@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from pipeline.report.phases import phase_table
 from stages.curriculum import Curriculum, Schedule
 from stages.curriculum import signals as sig
-from stages.curriculum.stage import spearman_matrix
+from stages.curriculum.summary import spearman_matrix
 from stages.testing import make_batch, read_all, run_global
 
 CHARS = (
