@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from pipeline.report.phases import phase_table  # noqa: E402
 from stages.curriculum import Curriculum  # noqa: E402
-from stages.curriculum.stage import spearman_matrix  # noqa: E402
+from stages.curriculum.summary import spearman_matrix  # noqa: E402
 from stages.testing import read_all, run_global  # noqa: E402
 
 SHARED = Path(os.environ.get("JINGXUAN_SHARED", REPO.parent / "shared"))

@@ -1,23 +1,26 @@
-"""minhash_dedup against peers, in one run on the same corpus (bench/dedup_eval.py's planted corpus).
+"""Near-duplicate removal side by side, in one run on one corpus: jingxuan, datatrove and datasketch.
 
-Every system runs in its own subprocess on the same JSONL files with the same setting (threshold 0.8, 128
-permutations, character 5-grams) and 2 worker processes where it has them. docs/s counts from reading the
-corpus to having the list of drops (interpreter start and imports excluded, for every system); CPU s is the
-user+system time of that span, the worker's own and its worker processes' (not for datatrove: its workers are
-children of a forkserver that outlives the span); peak RSS is the largest resident size of any process of the
-run (wait4's ru_maxrss). Peers:
+Corpus: bench/dedup_corpus.py over every shared source (~21k documents: planted exact / light / near /
+shuffle / twin copies, BUSTM hard negatives), written as two JSONL files every system reads. Each system runs in
+its own subprocess:
 
-- datasketch 2.0 MinHash.bulk + MinHashLSH (query, insert if new), single process: default SHA-1 hashing and
-  with xxh32 (`hashfunc`), the fastest way to use it;
-- datatrove 0.10.1 MinHash (4 stages, LocalPipelineExecutor, 2 workers, 9 buckets x 13 hashes, a character
-  tokenizer) from its own venv /tmp/peer-datatrove; skipped with a message when the venv is absent;
-- text-dedup needs Python >= 3.12; this machine has 3.11 only, so it is reported as skipped.
+- jingxuan: `exact_dedup` then `minhash_dedup`, both with their defaults, on a 2-process pool;
+- datatrove 0.10.1 MinHash with its default config (5-grams, 14 buckets x 8 hashes) over characters (its
+  word tokenizers do not segment Chinese, NOTES.md), 4 stages on `LocalPipelineExecutor` with 2 workers; and
+  with jingxuan's n-gram and bands x rows, for the same setting;
+- datasketch 2.0 MinHash.bulk (xxh32, its fastest use) + MinHashLSH at threshold 0.8 with 5-grams (the common
+  setting), and with jingxuan's n-gram and threshold; single process.
 
-`--docs 16656,100000` runs every system at each size: the unscaled corpus is 16,656 documents; larger ones add
-replicas of it (`dedup_eval.scaled_corpus`: base texts with 10% of characters substituted, planted copies made
-the same way). For jingxuan the stage's own pass timings are printed too.
+docs/s counts from reading the corpus to having the list of drops (interpreter start and imports excluded);
+CPU s is user+system time of that span, the worker's and its finished children's (datatrove's workers are
+children of a forkserver that outlives the span, so its CPU is undercounted); peak RSS is the largest resident
+size of any process of the run (wait4's ru_maxrss). Scores as bench/dedup_corpus.py defines them.
 
-    .venv/bin/python bench/dedup_bench.py [--docs 16656,100000] [--systems jingxuan,datasketch-xxh,datatrove]
+Peers live in their own venvs, made by this script on first use (`--setup`, from the package registry):
+/tmp/peer-datatrove (`datatrove[processing]==0.10.1 orjson`); datasketch is a jingxuan dependency.
+text-dedup needs Python >= 3.12 and Data-Juicer installs ~1.8 GB with torch: both skipped (NOTES.md).
+
+    flock /tmp/bench.lock .venv/bin/python bench/dedup_bench.py [--systems jingxuan,datatrove,...] [--setup]
 """
 
 from __future__ import annotations
@@ -35,8 +38,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DATATROVE_PY = os.environ.get("DATATROVE_PY", "/tmp/peer-datatrove/bin/python")
-THRESHOLD, NUM_PERM, NGRAM = 0.8, 128, 5
+DATATROVE_VENV = os.environ.get("DATATROVE_VENV", "/tmp/peer-datatrove")
+DATATROVE_PY = os.path.join(DATATROVE_VENV, "bin", "python")
 TIMEOUT = 1200  # seconds per system
 
 DATATROVE_SCRIPT = r"""
@@ -57,9 +60,9 @@ class CharTokenizer(WordTokenizer):
         return [(0, len(text))]
 
 def main():
-    corpus, work, out = sys.argv[1], sys.argv[2], sys.argv[3]
+    corpus, work, out, ngram, buckets, rows = sys.argv[1], sys.argv[2], sys.argv[3], *map(int, sys.argv[4:7])
     t0 = time.perf_counter()
-    cfg = MinhashConfig(n_grams=5, num_buckets=9, hashes_per_bucket=13)
+    cfg = MinhashConfig(n_grams=ngram, num_buckets=buckets, hashes_per_bucket=rows)
     def reader():
         return JsonlReader(corpus, glob_pattern="*.jsonl", id_key="id", text_key="text")
     tok = CharTokenizer()
@@ -89,8 +92,7 @@ def main():
         for m in members:
             if m in removed and kept:
                 drops[m] = kept[0]
-    secs = time.perf_counter() - t0
-    json.dump({"drops": drops, "seconds": secs}, open(out, "w"))
+    json.dump({"drops": drops, "seconds": time.perf_counter() - t0}, open(out, "w"))
 
 
 if __name__ == "__main__":  # the forkserver of datatrove's workers imports this file
@@ -116,52 +118,60 @@ def cpu_seconds() -> float:
 
 
 def worker_jingxuan(corpus: str, work: str, shards: int) -> dict:
-    import concurrent.futures  # noqa: F401
+    from concurrent.futures import ProcessPoolExecutor
 
     import pyarrow as pa
     import pyarrow.json
-    import pyarrow.parquet
-    from dedup_eval import run_shards
+    import pyarrow.parquet as pq
 
-    import stages.dedup.minhash
-    import stages.testing  # noqa: F401
     from stages.core.shards import write_shard
+    from stages.dedup.exact import ExactDedup
+    from stages.dedup.minhash import MinHashDedup
+    from stages.testing import local_context
 
     pa.array(["warm-up"])  # pyarrow imports pandas on its first conversion from Python objects: an import
-
     t0, c0 = time.perf_counter(), cpu_seconds()
-    files = sorted(Path(corpus).glob("*.jsonl"))
-    table = pa.concat_tables([pyarrow.json.read_json(p) for p in files]).select(["id", "text"])
+    table = pa.concat_tables([pyarrow.json.read_json(p) for p in sorted(Path(corpus).glob("*.jsonl"))])
+    table = table.select(["id", "text"])
     paths = []
-    for s in range(shards):  # the pipeline hands the stage Arrow shards
+    for s in range(shards):  # the pipeline hands global stages Arrow shards
         lo, hi = s * table.num_rows // shards, (s + 1) * table.num_rows // shards
         paths.append(os.path.join(work, "input", f"shard-{s:05d}.arrow"))
         write_shard(paths[-1], table.slice(lo, hi - lo).combine_chunks().to_batches())
-    t_ingest = time.perf_counter() - t0
-    drops, report = run_shards(paths, work, 2, threshold=THRESHOLD, num_perm=NUM_PERM, ngram=NGRAM)
+    passes = {"read JSONL + write shards": time.perf_counter() - t0}
+    drops, report = {}, {}
+    with ProcessPoolExecutor(2) as pool:
+        for stage in (ExactDedup(incremental=False), MinHashDedup(incremental=False)):
+            ctx = local_context(os.path.join(work, stage.name), stage.name, map=lambda fn, it: list(pool.map(fn, it)))
+            t1 = time.perf_counter()
+            result = stage.run(paths, ctx)
+            passes[stage.name] = time.perf_counter() - t1
+            paths = result.shards
+            report[stage.name] = result.report
+            for p in result.rejected:
+                t = pq.read_table(p, columns=["id", "detail"]).to_pydict()
+                drops.update(zip(t["id"], t["detail"], strict=True))
     secs = time.perf_counter() - t0
-    passes = {"read JSONL (pyarrow.json) + write shards": t_ingest, **report["seconds"]}
-    passes["rest (pool start/stop, drops list)"] = secs - sum(passes.values())
-    return {"drops": drops, "seconds": secs, "cpu": cpu_seconds() - c0, "passes": passes}
+    params = report["minhash_dedup"]["params"]
+    return {"drops": drops, "seconds": secs, "cpu": cpu_seconds() - c0, "passes": passes, "params": params}
 
 
-def worker_datasketch(corpus: str, work: str, fast: bool) -> dict:
+def worker_datasketch(corpus: str, work: str, ngram: int, threshold: float) -> dict:
     import xxhash
     from datasketch import MinHash, MinHashLSH
 
     t0, c0 = time.perf_counter(), cpu_seconds()
     docs = read_corpus(corpus)
-    kw = {"hashfunc": xxhash.xxh32_intdigest} if fast else {}
-    lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
+    lsh = MinHashLSH(threshold=threshold, num_perm=128)
     drops, pos = {}, {}
     for start in range(0, len(docs), 1000):
         chunk = docs[start : start + 1000]
         shingles = []
         for d in chunk:
             t = "".join(d["text"].lower().split())
-            grams = {t[i : i + NGRAM] for i in range(max(1, len(t) - NGRAM + 1))}
+            grams = {t[i : i + ngram] for i in range(max(1, len(t) - ngram + 1))}
             shingles.append([g.encode("utf-8") for g in grams])
-        for d, m in zip(chunk, MinHash.bulk(shingles, num_perm=NUM_PERM, **kw), strict=True):
+        for d, m in zip(chunk, MinHash.bulk(shingles, num_perm=128, hashfunc=xxhash.xxh32_intdigest), strict=True):
             hits = lsh.query(m)
             if hits:
                 drops[d["id"]] = min(hits, key=pos.__getitem__)  # the earliest kept match
@@ -171,7 +181,7 @@ def worker_datasketch(corpus: str, work: str, fast: bool) -> dict:
     return {"drops": drops, "seconds": time.perf_counter() - t0, "cpu": cpu_seconds() - c0}
 
 
-def run_worker(cmd: list[str]) -> tuple[dict | None, int, str]:
+def run_worker(cmd: list[str], out: str) -> tuple[dict | None, int, str]:
     """Run a worker; (its JSON result, peak RSS in KB over its process tree, stderr tail)."""
     proc = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=str(REPO), start_new_session=True
@@ -181,154 +191,130 @@ def run_worker(cmd: list[str]) -> tuple[dict | None, int, str]:
     err = proc.stderr.read().decode(errors="replace")
     _, status, usage = os.wait4(proc.pid, 0)
     watchdog.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    out = cmd[-1]
-    if proc.returncode != 0 or not os.path.exists(out):
+    if os.waitstatus_to_exitcode(status) != 0 or not os.path.exists(out):
         return None, usage.ru_maxrss, err[-2000:]
     with open(out) as f:
         return json.load(f), usage.ru_maxrss, ""
 
 
-SYSTEMS = ("jingxuan", "datasketch", "datasketch-xxh", "datatrove")
-NAMES = {
-    "jingxuan": "jingxuan minhash_dedup (2 procs)",
-    "datasketch": "datasketch bulk+LSH (sha1)",
-    "datasketch-xxh": "datasketch bulk+LSH (xxh32)",
-    "datatrove": "datatrove 0.10.1 MinHash (2 procs)",
-}
-COLUMNS = ["system", "seconds", "docs/s", "x fastest peer", "CPU s", "peak RSS MB", "dropped", "precision", "recall"]
-COLUMNS += ["f1", "twins"]
+def setup_datatrove() -> None:
+    if os.path.exists(DATATROVE_PY):
+        return
+    print(f"installing datatrove 0.10.1 into {DATATROVE_VENV} (~550 MB, a few minutes) ...", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", DATATROVE_VENV], check=True)
+    pip = [DATATROVE_PY, "-m", "pip", "install", "-q", "datatrove[processing]==0.10.1", "orjson"]
+    subprocess.run(pip, check=True)
 
 
-def run_size(n_docs: int, systems: list[str], shards: int) -> tuple[list[dict], dict | None]:
-    """Every system on one corpus of about `n_docs` documents: (rows, jingxuan's pass timings)."""
-    from dedup_eval import scaled_corpus, score, write_jsonl
-
-    docs, truth = scaled_corpus(n_docs)
-    me = [sys.executable, str(Path(__file__).resolve())]
-    rows, passes = [], None
-    with tempfile.TemporaryDirectory() as tmp:
-        corpus = os.path.join(tmp, "corpus")  # two files, so datatrove's 2 tasks both get work
-        os.makedirs(corpus)
-        half = len(docs) // 2
-        write_jsonl(docs[:half], os.path.join(corpus, "part-0.jsonl"))
-        write_jsonl(docs[half:], os.path.join(corpus, "part-1.jsonl"))
-        size = sum(p.stat().st_size for p in Path(corpus).glob("*.jsonl"))
-        print(
-            f"\ncorpus: {len(docs)} documents ({size / 1e6:.1f} MB), "
-            f"{len(truth)} planted pairs; threshold {THRESHOLD}, {NUM_PERM} permutations, char {NGRAM}-grams",
-            flush=True,
-        )
-        cmds = {}
-        for i, kind in enumerate(systems):
-            w, r = f"{tmp}/w{i}", f"{tmp}/r{i}.json"
-            if kind != "datatrove":
-                cmds[kind] = [*me, "--worker", kind, corpus, str(shards), w, r]
-            elif os.path.exists(DATATROVE_PY):
-                script = os.path.join(tmp, "datatrove_minhash.py")
-                Path(script).write_text(DATATROVE_SCRIPT)
-                cmds[kind] = [DATATROVE_PY, script, corpus, w, r]
-            else:
-                print(
-                    f"datatrove: skipped, no venv at {DATATROVE_PY} (python3 -m venv /tmp/peer-datatrove && "
-                    "/tmp/peer-datatrove/bin/pip install 'datatrove[processing]' orjson)"
-                )
-        for kind, cmd in cmds.items():
-            os.makedirs(cmd[-2], exist_ok=True)
-            res, rss, err = run_worker(cmd)
-            if res is None:
-                print(f"{NAMES[kind]}: failed\n{err}")
-                continue
-            s = score(docs, truth, res["drops"])
-            if kind == "jingxuan":
-                passes = res["passes"]
-            rows.append(
-                {
-                    "system": NAMES[kind],
-                    "seconds": res["seconds"],
-                    "docs/s": round(len(docs) / res["seconds"]),
-                    "CPU s": res.get("cpu"),
-                    "peak RSS MB": round(rss / 1024),
-                    "dropped": s["dropped"],
-                    "precision": s["precision"],
-                    "recall": s["recall"],
-                    "f1": s["f1"],
-                    "twins": s["recall twins"],
-                    "docs": len(docs),
-                }
-            )
-            print(f"  done: {NAMES[kind]} ({res['seconds']:.2f} s)", flush=True)
-    peers = [r for r in rows if not r["system"].startswith("jingxuan")]
-    if peers:
-        best = max(peers, key=lambda r: r["docs/s"])
-        for r in rows:
-            r["x fastest peer"] = r["docs/s"] / best["docs/s"]
-    return rows, passes
+SYSTEMS = ("jingxuan", "datatrove", "datatrove-same", "datasketch", "datasketch-same")
+COLUMNS = ["system", "setting", "seconds", "docs/s", "x datatrove", "CPU s", "peak RSS MB", "dropped", "precision"]
+COLUMNS += ["recall", "f1", "exact", "light", "near", "shuffle", "twin", "neg_lost"]
 
 
 def main() -> None:
     sys.path.insert(0, str(REPO / "bench"))
     sys.path.insert(0, str(REPO))
-    from dedup_eval import table
+    import dedup_corpus as dc
+
+    from stages.dedup.minhash import MinHashDedup
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--docs", default="16656", help="corpus sizes, comma-separated (16656 = the unscaled corpus)")
     ap.add_argument("--systems", default=",".join(SYSTEMS), help=f"subset of {','.join(SYSTEMS)}")
     ap.add_argument("--shards", type=int, default=4, help="input shards for jingxuan")
+    ap.add_argument("--per-kind", type=int, default=500)
+    ap.add_argument("--setup", action="store_true", help="create the datatrove venv if it is missing")
     args = ap.parse_args()
     systems = [s for s in args.systems.split(",") if s]
-    unknown = set(systems) - set(SYSTEMS)
-    if unknown:
-        ap.error(f"unknown systems {sorted(unknown)}")
-    print(
-        "text-dedup: skipped, needs Python >= 3.12 (this machine has "
-        f"{sys.version_info.major}.{sys.version_info.minor})"
-    )
-    summary = []
-    for n in [int(x) for x in args.docs.split(",")]:
-        rows, passes = run_size(n, systems, args.shards)
-        print()
-        print(table(rows, COLUMNS))
-        if passes:
-            print("\njingxuan wall time by pass:")
-            total = sum(passes.values())
-            print(
-                table(
-                    [{"pass": k, "seconds": v, "share": v / total} for k, v in passes.items()],
-                    ["pass", "seconds", "share"],
-                )
-            )
-        me = next((r for r in rows if r["system"].startswith("jingxuan")), None)
-        peers = [r for r in rows if r is not me]
-        if me and peers:
-            best = max(peers, key=lambda r: r["docs/s"])
-            summary.append(
-                {
-                    "docs": me["docs"],
-                    "jingxuan docs/s": me["docs/s"],
-                    "fastest peer": best["system"],
-                    "peer docs/s": best["docs/s"],
-                    "x fastest peer": me["docs/s"] / best["docs/s"],
-                    "x by CPU s": best["CPU s"] / me["CPU s"] if me["CPU s"] and best["CPU s"] else None,
-                    "jingxuan f1": me["f1"],
-                    "best peer f1": max(r["f1"] for r in peers),
+    if set(systems) - set(SYSTEMS):
+        ap.error(f"unknown systems {sorted(set(systems) - set(SYSTEMS))}")
+    if not dc.available():
+        sys.exit(f"skipped: the shared corpora are not at {dc.SHARED / 'corpora'}")
+    if args.setup:
+        setup_datatrove()
+    print("text-dedup: skipped (needs Python >= 3.12); Data-Juicer: skipped (1.8 GB install with torch)")
+    mh = MinHashDedup()
+    p = mh.lsh_params()
+    corpus_obj = dc.build(dc.source_names(), args.per_kind, 0, cmmlu_twins=True, name="all sources")
+    docs = corpus_obj.docs
+    me = [sys.executable, str(Path(__file__).resolve())]
+    rows, passes = [], None
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = os.path.join(tmp, "corpus")  # two files, so datatrove's 2 tasks both get work
+        half = len(docs) // 2
+        dc.write_jsonl(docs[:half], os.path.join(corpus, "part-0.jsonl"))
+        dc.write_jsonl(docs[half:], os.path.join(corpus, "part-1.jsonl"))
+        size = sum(f.stat().st_size for f in Path(corpus).glob("*.jsonl"))
+        print(
+            f"corpus: {len(docs)} documents ({size / 1e6:.1f} MB), {len(corpus_obj.family)} planted, "
+            f"{len(corpus_obj.negatives)} hard negatives; jingxuan defaults: char {p['ngram']}-grams, threshold "
+            f"{p['threshold']}, {p['num_perm']} permutations, {p['bands']} x {p['rows']}, verify {mh.verify}, "
+            f"min_chars {mh.min_chars}",
+            flush=True,
+        )
+        settings = {
+            "jingxuan": "defaults (exact + minhash)",
+            "datatrove": "5-gram, 14x8 (its default)",
+            "datatrove-same": f"{p['ngram']}-gram, {p['bands']}x{p['rows']}",
+            "datasketch": "5-gram, t=0.8",
+            "datasketch-same": f"{p['ngram']}-gram, t={p['threshold']}",
+        }
+        for i, kind in enumerate(systems):
+            w, r = f"{tmp}/w{i}", f"{tmp}/r{i}.json"
+            os.makedirs(w, exist_ok=True)
+            if kind.startswith("datatrove"):
+                if not os.path.exists(DATATROVE_PY):
+                    print(f"{kind}: skipped, no venv at {DATATROVE_VENV} (run with --setup)")
+                    continue
+                script = os.path.join(tmp, "datatrove_minhash.py")
+                Path(script).write_text(DATATROVE_SCRIPT)
+                cfg = ["5", "14", "8"] if kind == "datatrove" else [str(p["ngram"]), str(p["bands"]), str(p["rows"])]
+                cmd = [DATATROVE_PY, script, corpus, w, r, *cfg]
+            elif kind.startswith("datasketch"):
+                cfg = ["5", "0.8"] if kind == "datasketch" else [str(p["ngram"]), str(p["threshold"])]
+                cmd = [*me, "--worker", "datasketch", corpus, w, r, *cfg]
+            else:
+                cmd = [*me, "--worker", "jingxuan", corpus, w, r, str(args.shards)]
+            res, rss, err = run_worker(cmd, r)
+            if res is None:
+                print(f"{kind}: failed\n{err}")
+                continue
+            s = dc.score(corpus_obj, dc.resolve(res["drops"]))
+            if kind == "jingxuan":
+                passes = res["passes"]
+            rows.append(
+                {"system": kind, "setting": settings[kind], "seconds": res["seconds"]}
+                | {
+                    "docs/s": round(len(docs) / res["seconds"]),
+                    "CPU s": res.get("cpu"),
+                    "peak RSS MB": round(rss / 1024),
                 }
+                | s
             )
-    if summary:
-        print("\nsummary:")
-        print(table(summary, list(summary[0])))
+            print(f"  done: {kind} ({res['seconds']:.1f} s)", flush=True)
+    base = next((r for r in rows if r["system"] == "datatrove"), None)
+    for r in rows:
+        r["x datatrove"] = r["docs/s"] / base["docs/s"] if base else None
+    print()
+    print(dc.table(rows, COLUMNS))
+    if passes:
+        total = sum(passes.values())
+        print("\njingxuan wall time by part:")
+        print(
+            dc.table(
+                [{"part": k, "seconds": v, "share": v / total} for k, v in passes.items()], ["part", "seconds", "share"]
+            )
+        )
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         sys.path.insert(0, str(REPO / "bench"))
         sys.path.insert(0, str(REPO))
-        kind, corpus, shards, work, out = sys.argv[2:7]
-        os.makedirs(work, exist_ok=True)
+        kind, corpus, work, out, *rest = sys.argv[2:]
         if kind == "jingxuan":
-            result = worker_jingxuan(corpus, work, int(shards))
+            result = worker_jingxuan(corpus, work, int(rest[0]))
         else:
-            result = worker_datasketch(corpus, work, fast=kind == "datasketch-xxh")
+            result = worker_datasketch(corpus, work, int(rest[0]), float(rest[1]))
         with open(out, "w") as f:
             json.dump(result, f)
     else:

@@ -124,7 +124,7 @@ def main() -> None:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     sys.path.insert(0, str(REPO / "bench"))
-    from dedup_eval import table
+    from dedup_corpus import table
 
     print(table(rows, list(rows[0]) if rows else ["docs"]))
 

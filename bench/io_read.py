@@ -2,8 +2,10 @@
 
     .venv/bin/python bench/io_read.py [--reps 3]
 
-Rows: `read_input` (plain, .gz, .zst; includes the per-line checks and batch building), the floor of
-line iteration + orjson.loads alone, and pyarrow.json.read_json (vectorised, but one bad line fails the file).
+Rows: `read_input` (plain, .gz, .zst; includes the per-line checks and batch building), the planning pass
+that cuts files into 256 KB shards (`plan_shards`: batch boundaries and line numbers; the .gz seek index), the
+floor of line iteration + orjson.loads alone, and pyarrow.json.read_json (vectorised, but one bad line fails
+the file).
 MB/s are of uncompressed input bytes; best of --reps. Compressed copies are written to a temp folder.
 """
 
@@ -26,6 +28,7 @@ import zstandard
 
 from pipeline.config import validate_config
 from pipeline.io.listing import list_inputs
+from pipeline.io.planning import plan_shards
 from pipeline.io.reading import read_input
 from stages.base import Filter
 
@@ -91,6 +94,17 @@ def main() -> None:
 
             return go
 
+        def planner(pattern: str):
+            cfg = cfg_for(pattern, args.batch_size)
+            inputs = list_inputs(cfg.input, cfg.synthetic, cfg.resolve)
+
+            def go():
+                cache = tempfile.mkdtemp(dir=tmp)
+                shards = plan_shards(inputs, 0.25, None, cfg.execution.batch_size, cache)
+                return len(shards), 0
+
+            return go
+
         def floor_orjson():
             n = 0
             for f in files:
@@ -113,6 +127,9 @@ def main() -> None:
             ("read_input .jsonl.gz", run_reader(str(tmp / "gz" / "*.jsonl.gz"))),
             ("read_input .jsonl.zst", run_reader(str(tmp / "zst" / "*.jsonl.zst"))),
             ("list_inputs only (fingerprint+sniff)", listing),
+            ("plan_shards .jsonl (shards in docs col)", planner(str(DOCS / "*.jsonl"))),
+            ("plan_shards .jsonl.gz (+ seek index)", planner(str(tmp / "gz" / "*.jsonl.gz"))),
+            ("plan_shards .jsonl.zst", planner(str(tmp / "zst" / "*.jsonl.zst"))),
             ("floor: readline + orjson.loads", floor_orjson),
             ("peer: pyarrow.json.read_json", pyarrow_json),
         ]

@@ -23,13 +23,17 @@ def command(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from pipeline.config import ConfigError
+    from pipeline.disk import OutputError
     from pipeline.io.files import InputError
     from pipeline.proxy_eval.corpus import ProxyEvalError
+    from pipeline.tune import TuneError
     from stages.base import UnknownStageError
 
     return (
         ConfigError,
         InputError,
+        TuneError,
+        OutputError,
         UnknownStageError,
         ProxyEvalError,
         FileNotFoundError,
@@ -53,12 +57,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.workers:
         overrides["execution.workers"] = args.workers
     cfg = load_config(args.config, overrides)
+    if args.annotate:
+        from pipeline.tune import annotated
+
+        cfg = annotated(cfg)
     if args.dry_run:
         print(dry_run(cfg))
         return 0
     if not (args.verbose or args.debug):
         # Prefect logs a failed flow's traceback at ERROR; this command prints the one-line reason itself
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+    from pipeline.runner import finished_run
+
+    done = finished_run(cfg)
+    if done is not None:
+        print(f"nothing to do: {cfg.run_dir} holds a complete run of this config over the same input", file=sys.stderr)
+        print(done.summary())
+        return 0
     with _progress_bar(enabled=not args.quiet) as progress:
         if cfg.execution.engine == "prefect":
             print(
@@ -95,7 +110,9 @@ def dry_run(cfg: Any) -> str:
     lines.append(f"  {len(inputs)} files, {total_bytes / 1e6:.2f} MB, ~{total_rows:,} documents")
     lines += ["", "plan:"]
     for seg in segments(cfg):
-        per = f"{len(inputs)} tasks" if seg.kind == "shard" else "global passes"
+        per = (
+            f"{len(inputs)} files in ~{cfg.execution.shard_mb:g} MB shards" if seg.kind == "shard" else "global passes"
+        )
         lines.append(f"  {seg.kind:<7} {seg.label}  ({per})")
     return "\n".join(lines)
 
@@ -257,6 +274,19 @@ def cmd_train_quality(args: argparse.Namespace) -> int:
 
 
 @command
+def cmd_tune(args: argparse.Namespace) -> int:
+    from pipeline.tune import format_result, tune_run
+
+    result = tune_run(
+        args.run_dir, args.good, args.bad or [], max_loss=args.max_loss, output=args.output, tighten=args.tighten
+    )
+    print(format_result(result, all_tables=not args.changes_only))
+    if args.output:
+        print(f"\nrecipe with these thresholds: {args.output}  (jingxuan run {args.output})")
+    return 0
+
+
+@command
 def cmd_curriculum_eval(args: argparse.Namespace) -> int:
     from pipeline.proxy_eval.harness import run_curriculum_eval
     from pipeline.proxy_eval.results import text_table, verdict
@@ -342,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--verbose", action="store_true", help="show Prefect's logs")
     p.add_argument("--dry-run", action="store_true", help="validate, list inputs and estimate size; run nothing")
+    p.add_argument("--annotate", action="store_true", help="every filter in mode: annotate (for `jingxuan tune`)")
 
     p = sub.add_parser(
         "schedule",
@@ -411,6 +442,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the training shuffle")
 
     p = sub.add_parser(
+        "tune",
+        help="propose filter thresholds from labelled good and bad samples of an annotate-mode run",
+        description="Read a run whose filters ran with `mode: annotate`, label its documents by the input file "
+        "they came from (or COLUMN=VALUE), print what each threshold would keep of every labelled group, propose "
+        "thresholds that keep every good group (each rule may drop at most --max-loss of any one of them), and "
+        "write them as a runnable recipe with --output.",
+    )
+    p.add_argument("run_dir", help="a run directory whose filters ran with mode: annotate")
+    p.add_argument("--good", nargs="+", required=True, metavar="F", help="input files (path or glob) or COLUMN=VALUE")
+    p.add_argument("--bad", nargs="*", metavar="F", help="input files (path or glob) or COLUMN=VALUE")
+    p.add_argument("--max-loss", type=float, default=0.01, help="share of one good group a rule may drop (0.01)")
+    p.add_argument("--tighten", action="store_true", help="also tighten thresholds where that drops more bad text")
+    p.add_argument("--output", metavar="YAML", help="write the recipe with the proposed thresholds here")
+    p.add_argument("--changes-only", action="store_true", help="print tables only for changed thresholds")
+
+    p = sub.add_parser(
         "curriculum-eval",
         help="train small proxy models on a run in curriculum, shuffled and reversed order; compare held-out loss",
         description="Train a small byte-level language model (torch; pip install 'jingxuan[eval]') on RUN_DIR/data "
@@ -464,6 +511,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"jingxuan: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a full disk or read-only folder under any command (report, train-quality ...)
+        from pipeline.disk import output_error
+
+        err = output_error(e, os.getcwd())
+        if err is None or args.debug:
+            raise
+        print(f"jingxuan: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("jingxuan: interrupted", file=sys.stderr)

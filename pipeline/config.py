@@ -28,8 +28,10 @@ class InputConfig(_Strict):
     format: Literal["auto", "jsonl", "parquet", "arrow", "datasets"] = "auto"
     text_field: str = "text"
     id_field: str = "id"
-    encoding: Literal["utf-8", "gb18030", "auto"] = Field(
-        "utf-8", description="utf-8 refuses other encodings with the file name; auto decodes GBK/GB18030 too"
+    encoding: Literal["utf-8", "gb18030", "big5", "utf-16", "auto"] = Field(
+        "utf-8",
+        description="utf-8 refuses other encodings, naming the one a file looks like; auto decodes GBK/GB18030, "
+        "Big5 and UTF-16 (with or without BOM) too; gb18030, big5 or utf-16 accept that one besides UTF-8",
     )
     max_doc_chars: int = Field(1_000_000, gt=0, description="longer documents are rejected as read.too_long")
 
@@ -72,8 +74,20 @@ class ExecutionConfig(_Strict):
     task_runner: Literal["process", "thread", "sequential", "dask"] = "process"
     workers: int = Field(2, ge=1)
     batch_size: int = Field(2000, ge=1, description="documents per RecordBatch")
+    shard_mb: float = Field(
+        4.0,
+        gt=0,
+        description="input is cut into shards of about this many MB (decompressed), within a file as well as "
+        "across files: the unit of parallel work and of resume; output bytes do not depend on it",
+    )
+    shard_docs: int | None = Field(None, gt=0, description="also cut a shard after this many input rows")
     seed: int = 0
-    memory_budget_mb: int = Field(2048, ge=64, description="what a global stage may hold in one process")
+    memory_budget_mb: int = Field(
+        2048,
+        ge=256,  # below the ~300 MB a worker holds with no data (stages.partitions) no partitioning can help
+        description="peak RSS per task of every global pass: dedup and curriculum partition their work to fit "
+        "(a global stage's own memory_budget_mb overrides it; see docs/scale.md)",
+    )
     dask_address: str | None = Field(None, description="tcp://host:8786 of a running Dask scheduler")
 
 
@@ -93,6 +107,20 @@ class StageSpec(BaseModel):
         return STAGES.get(self.ref or self.name)
 
 
+# `input: PATH` (or a list of paths) and `output: PATH` stand for `input: {paths: ...}` and `output: {dir: PATH}`.
+SHORTHANDS = {"input": "paths", "output": "dir"}
+
+
+def expand_shorthands(raw: dict[str, Any]) -> dict[str, Any]:
+    """The config with `input: PATH` / `output: PATH` spelled out as mappings."""
+    out = dict(raw)
+    for key, field in SHORTHANDS.items():
+        value = out.get(key)
+        if isinstance(value, str) or (key == "input" and isinstance(value, list)):
+            out[key] = {field: value}
+    return out
+
+
 class RunConfig(_Strict):
     name: str = "run"
     plugins: list[str] = Field(
@@ -109,6 +137,7 @@ class RunConfig(_Strict):
     @classmethod
     def _import_plugins(cls, raw: Any) -> Any:
         if isinstance(raw, dict):
+            raw = expand_shorthands(raw)
             for folder in (os.getcwd(), raw.get("base_dir")):
                 if folder and folder not in sys.path:
                     sys.path.append(folder)  # a plugin package in the working folder or beside the config
@@ -243,11 +272,15 @@ def load_config(path: str, overrides: dict[str, Any] | None = None) -> RunConfig
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping with input, output and stages")
     raw.setdefault("base_dir", os.path.dirname(os.path.abspath(path)))
+    raw = expand_shorthands(raw)
     for dotted, value in (overrides or {}).items():
         node = raw
         *parents, leaf = dotted.split(".")
-        for p in parents:
+        for i, p in enumerate(parents):
             node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                where = ".".join(parents[: i + 1])
+                raise ConfigError(f"{path}: {where} must be a mapping to set {dotted} (it is {node!r})")
         node[leaf] = value
     return validate_config(raw, source=path)
 

@@ -82,14 +82,29 @@ def make_task_runner(ex: ExecutionConfig):
 @flow(name="jingxuan-curate", persist_result=False)
 def curate(config: RunConfig) -> runner.RunResult | None:
     """Entry flow (also the deployment's entrypoint): the run itself is a subflow whose task runner
-    (process pool or Dask) comes from the config, so one deployment serves every executor."""
+    (process pool or Dask) comes from the config, so one deployment serves every executor. An input of at
+    most one shard runs as one task in this process instead (not on Dask: a cluster was asked for)."""
+    prepared = runner.prepare(config)
+    if prepared is None:
+        return None
+    if config.execution.task_runner != "dask" and prepared.small(config):
+        result = curate_small(config, prepared)
+        _artifacts(result)
+        return result
     _share_api_url()
-    return curate_shards.with_options(task_runner=make_task_runner(config.execution))(config)
+    return curate_shards.with_options(task_runner=make_task_runner(config.execution))(config, prepared)
+
+
+@task(name="curate-small-input", cache_policy=NO_CACHE, persist_result=False)
+def curate_small(config: RunConfig, prepared: Any) -> runner.RunResult:
+    """An input of at most one shard: every stage and pass in one task in this process, so no worker
+    process starts (each would import Prefect and set up jieba, OpenCC and the language model again)."""
+    return runner.execute(config, runner.LocalMap("inline", progress=_progress), "prefect-inline", prepared)
 
 
 @flow(name="jingxuan-shards", persist_result=False)
-def curate_shards(config: RunConfig) -> runner.RunResult | None:
-    result = runner.execute(config, prefect_map, engine=f"prefect-{config.execution.task_runner}")
+def curate_shards(config: RunConfig, prepared: Any = None) -> runner.RunResult | None:
+    result = runner.execute(config, prefect_map, f"prefect-{config.execution.task_runner}", prepared)
     if result is not None:
         _artifacts(result)
     return result

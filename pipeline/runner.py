@@ -9,6 +9,7 @@ name and a completion marker last, so a re-run skips what is done.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import itertools
 import json
@@ -28,11 +29,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline.card import CARD_NAME, dataset_card
 from pipeline.config import RunConfig, StageSpec
+from pipeline.disk import writing
 from pipeline.faults import checkpoint
 from pipeline.io.files import InputError, InputFile
 from pipeline.io.listing import list_inputs
-from pipeline.io.reading import read_input
+from pipeline.io.planning import InputShard, plan_shards
+from pipeline.io.reading import read_input_shard
 from pipeline.io.writer import write_dataset, write_parquet_dataset
 from stages.base import GlobalContext, GlobalResult, GlobalStage, Stage
 from stages.core.arrow import text_chars
@@ -140,8 +144,8 @@ class ShardTask:
     run_dir: str
     segment: Segment
     number: int
-    source: InputFile | str  # an input file (segment 0) or an upstream shard
-    source_key: str  # fingerprint of the input file or key of the upstream task
+    source: InputShard | str  # a range of an input file (segment 0) or an upstream shard
+    source_key: str  # key of the input shard or of the upstream task
 
     @property
     def key(self) -> str:
@@ -191,8 +195,8 @@ class RejectedSink:
 
 
 def _source_batches(task: ShardTask) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch | None]]:
-    if isinstance(task.source, InputFile):
-        yield from read_input(task.source, task.config.input, task.config.execution.batch_size)
+    if isinstance(task.source, InputShard):
+        yield from read_input_shard(task.source, task.config.input, task.config.execution.batch_size)
     else:
         for b in read_shard(task.source):
             yield b, None
@@ -252,7 +256,7 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
         "key": task.key,
         "segment": task.segment.index,
         "number": task.number,
-        "source": task.source.path if isinstance(task.source, InputFile) else task.source,
+        "source": task.source.label if isinstance(task.source, InputShard) else task.source,
         "output": out_path,
         "rows": rows,
         "rejected": ledger,
@@ -266,6 +270,31 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
 
 
 # -- global stages ------------------------------------------------------------------------------------------
+
+
+def _each(fn: Callable[[Any], Any], items: list) -> list:
+    """Several items in one task, one after the other (each shard keeps its own output, marker and stats)."""
+    return [fn(x) for x in items]
+
+
+def grouped(map_fn: MapFn, max_tasks: int) -> MapFn:
+    """`map_fn` with at most `max_tasks` tasks per call: consecutive items share a task, so thousands of
+    shards do not become thousands of orchestrator task runs. Results (and so outputs) are as ungrouped."""
+
+    def mapped(fn: Callable, items: list, label: str = "") -> list:
+        if len(items) <= max_tasks:
+            return map_fn(fn, items, label=label)
+        q, r = divmod(len(items), max_tasks)  # sizes differ by at most one, bigger first: balanced on the pool
+        bounds = list(itertools.accumulate([q + (j < r) for j in range(max_tasks)], initial=0))
+        chunks = [items[a:b] for a, b in itertools.pairwise(bounds)]
+        return [r for part in map_fn(functools.partial(_each, fn), chunks, label=label) for r in part]
+
+    return mapped
+
+
+def max_tasks(cfg: RunConfig, items: int) -> int:
+    """Tasks per map call: enough for every worker to take several (load balance), at most 16 items each."""
+    return max(4 * cfg.execution.workers, -(-items // 16))
 
 
 def run_global_segment(
@@ -296,7 +325,8 @@ def run_global_segment(
 
     def stage_map(fn: Callable, items: list) -> list:
         checkpoint(f"global:{spec.key}:{next(passes)}")
-        return map_fn(fn, items, label=f"{spec.key}.{getattr(fn, '__name__', 'task')}")
+        label = f"{spec.key}.{getattr(fn, '__name__', 'task')}"
+        return grouped(map_fn, max_tasks(cfg, len(items)))(fn, items, label=label)
 
     ctx = GlobalContext(
         stage_key=spec.key,
@@ -383,10 +413,32 @@ class RunResult:
         return summary_text(self)
 
 
-def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult | None:
-    """Plan, run every segment through `map_fn`, write data/, stats.json and manifest.json, check counts.
+@dataclass
+class Prepared:
+    """What a run will read, where it writes, and how its input is cut into shards."""
 
-    Returns None when `output.mode: versions` finds no input that earlier versions have not curated."""
+    paths: RunPaths
+    index_root: str
+    inputs: list[InputFile]
+    shards: list[InputShard]
+    version: Any = None  # versions.Version under `output.mode: versions | append`
+    started: float = field(default_factory=time.perf_counter)
+
+    def small(self, cfg: RunConfig) -> bool:
+        """No more input than one shard: worker processes would cost more than they save."""
+        return sum(s.nbytes for s in self.shards) <= cfg.execution.shard_mb * (1 << 20)
+
+
+def prepare(cfg: RunConfig) -> Prepared | None:
+    """List and fingerprint the input, pick the run folder, plan the shards.
+
+    Returns None when `output.mode: versions` finds no input that earlier versions have not curated. A full
+    disk or a read-only output folder is an `OutputError` naming the file (or the run directory)."""
+    with writing(cfg.run_dir):
+        return _prepare(cfg)
+
+
+def _prepare(cfg: RunConfig) -> Prepared | None:
     t0 = time.perf_counter()
     inputs = list_inputs(cfg.input, cfg.synthetic, cfg.resolve)
     if not inputs:
@@ -404,6 +456,26 @@ def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult |
         paths = RunPaths(cfg.run_dir)
         index_root = paths.index
     os.makedirs(paths.root, exist_ok=True)
+    ex = cfg.execution
+    shards = plan_shards(inputs, ex.shard_mb, ex.shard_docs, ex.batch_size, os.path.join(paths.work, "plan"))
+    return Prepared(paths, index_root, inputs, shards, version, t0)
+
+
+def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local", prepared: Prepared | None = None) -> RunResult | None:
+    """Run every segment through `map_fn`, write data/, stats.json and manifest.json, check counts.
+
+    Returns None when `output.mode: versions` finds no input that earlier versions have not curated. A full
+    disk or a read-only output folder is an `OutputError` naming the file (or the run directory)."""
+    with writing(cfg.run_dir):
+        return _execute(cfg, map_fn, engine, prepared)
+
+
+def _execute(cfg: RunConfig, map_fn: MapFn, engine: str, prepared: Prepared | None) -> RunResult | None:
+    prepared = prepared or _prepare(cfg)
+    if prepared is None:
+        return None
+    t0 = prepared.started
+    paths, index_root, inputs, version = prepared.paths, prepared.index_root, prepared.inputs, prepared.version
     manifest = _manifest(cfg, inputs, engine, status="running")
     if version is not None:
         manifest["version"] = version.version
@@ -412,8 +484,8 @@ def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult |
     stats = RunStats({READ: StageStats(), **{s.key: StageStats() for s in cfg.stages}})
     reports: dict[str, Any] = {}
     shard_states: list[dict[str, Any]] = []
-    sources: list[InputFile | str] = list(inputs)
-    source_keys = [f.fingerprint for f in inputs]
+    sources: list[InputShard | str] = list(prepared.shards)
+    source_keys = [s.key for s in prepared.shards]
     ledger: list[str] = []  # this run's rejected/ parts; anything else there is left from another config
     skipped = total = 0
     for seg in segments(cfg):
@@ -422,7 +494,7 @@ def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult |
                 ShardTask(cfg, paths.root, seg, i, src, k)
                 for i, (src, k) in enumerate(zip(sources, source_keys, strict=True))
             ]
-            results = map_fn(run_shard_task, tasks, label=seg.label)
+            results = grouped(map_fn, max_tasks(cfg, len(tasks)))(run_shard_task, tasks, label=seg.label)
             for r in results:
                 stats = stats + RunStats.from_dict(r["stats"])
                 ledger += [r["rejected"]] if r["rejected"] else []
@@ -443,7 +515,9 @@ def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult |
             total += 1
     stats.check()
     checkpoint("finalize")
-    written = write_dataset([str(s) for s in sources], paths.data, cfg.output.max_shard_docs)
+    final = [str(s) for s in sources]
+    card = {CARD_NAME: dataset_card(cfg, stats, inputs, final)}
+    written = write_dataset(final, paths.data, cfg.output.max_shard_docs, extra_files=card)
     if cfg.output.parquet:
         write_parquet_dataset([str(s) for s in sources], os.path.join(paths.root, "parquet"))
     rejected_rows = _ledger_rows(paths.rejected, ledger)
@@ -465,6 +539,8 @@ def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local") -> RunResult |
 
     write_report(paths.root)
     if version is not None:
+        from pipeline import versions
+
         versions.complete(cfg.run_dir, version.version, result.data_rows, result.rejected_rows)
         if cfg.output.mode == "append":
             versions.publish_appended(cfg.run_dir)
@@ -573,7 +649,42 @@ class LocalMap:
 
 
 def run_local(cfg: RunConfig, progress: Progress | None = None) -> RunResult | None:
-    """Run without Prefect (no API server): for quick iteration and most tests."""
+    """Run without Prefect (no API server): for quick iteration and most tests. A small input runs in this
+    process: spawning workers (each importing and setting up the stages) would cost more than it saves."""
+    prepared = prepare(cfg)
+    if prepared is None:
+        return None
     kind = cfg.execution.task_runner if cfg.execution.task_runner != "dask" else "process"
+    if kind == "process" and prepared.small(cfg):
+        kind = "inline"
     with LocalMap(kind, cfg.execution.workers, progress) as map_fn:
-        return execute(cfg, map_fn, engine=f"local-{kind}")
+        return execute(cfg, map_fn, engine=f"local-{kind}", prepared=prepared)
+
+
+def finished_run(cfg: RunConfig) -> RunResult | None:
+    """The result of a complete earlier run of this config over exactly this input, read from its manifest
+    and stats, or None: lets `jingxuan run` answer "nothing to do" without starting an engine."""
+    if cfg.output.mode != "overwrite":
+        return None
+    paths = RunPaths(cfg.run_dir)
+    try:
+        manifest, stats = read_json(paths.manifest), read_json(paths.stats)
+    except (OSError, ValueError):
+        return None
+    if manifest.get("status") != "complete" or manifest.get("config_hash") != cfg.config_hash():
+        return None
+    output = manifest.get("output") or {}
+    files = output.get("files") or []
+    if not files or not all(os.path.exists(p) for p in files):
+        return None
+    if sum(os.path.getsize(p) for p in files) != output.get("bytes"):
+        return None
+    inputs = list_inputs(cfg.input, cfg.synthetic, cfg.resolve)
+    listed = [{"path": f.path, "fingerprint": f.fingerprint} for f in inputs]
+    if listed != [{"path": i["path"], "fingerprint": i["fingerprint"]} for i in manifest.get("inputs", [])]:
+        return None
+    run_stats = RunStats.from_dict(stats)
+    tasks = manifest.get("tasks", {}).get("total", 0)
+    return RunResult(
+        paths.root, run_stats, stats.get("reports", {}), output["rows"], run_stats.docs_rejected, 0.0, tasks, tasks
+    )

@@ -10,28 +10,60 @@ Three kinds:
 - `Filter`: computes signal columns (`annotate`), then a reason per document (null = keep). Vectorised
   filters override `reasons` or `keep_mask`; others implement `keep_doc(text)`. `mode: annotate` keeps
   everything and counts what would have been dropped, so thresholds can be chosen from distributions.
+  Optional hooks: `edit` repairs documents about to be dropped (decontamination removes the matched
+  paragraphs), `details` fills the ledger's detail column. One `Filter.apply` runs them all.
 - `GlobalStage`: needs the whole dataset; works over shard files in passes (`run`).
+
+A stage object holds parameters and loaded resources only. What one call computes (`count()`, `scratch()`)
+belongs to that call, so one instance serves every thread of a process (`task_runner: thread`).
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from stages.core.arrow import text_chars
 from stages.core.ledger import rejected_batch
 from stages.core.registry import Registry, UnknownNameError
 from stages.core.stats import StageStats
+
+
+@dataclass
+class _Call:
+    """What one `apply` call collects: counts from `count()` and scratch its hooks hand each other."""
+
+    counts: Counter = field(default_factory=Counter)
+    scratch: dict[str, Any] = field(default_factory=dict)
+
+
+# The call in progress in this thread (or task): per-call state lives here, never on the stage object, so one
+# stage instance can serve several threads at once.
+_CALL: ContextVar[_Call | None] = ContextVar("jingxuan_stage_call", default=None)
+_SETUP_LOCK = threading.RLock()
+
+
+@contextmanager
+def _stage_call() -> Iterator[_Call]:
+    call = _Call()
+    token = _CALL.set(call)
+    try:
+        yield call
+    finally:
+        _CALL.reset(token)
 
 
 @dataclass
@@ -65,9 +97,12 @@ class Stage(BaseModel):
         """Load models and tables. Called once per process before the first batch."""
 
     def ensure_setup(self) -> None:
-        if not getattr(self, "_ready", False):
-            self.setup()
-            object.__setattr__(self, "_ready", True)
+        if getattr(self, "_ready", False):
+            return
+        with _SETUP_LOCK:  # threads sharing the instance load its resources once
+            if not getattr(self, "_ready", False):
+                self.setup()
+                object.__setattr__(self, "_ready", True)
 
     def __getstate__(self) -> dict[str, Any]:
         # Loaded resources stay behind: workers call setup() again.
@@ -77,12 +112,19 @@ class Stage(BaseModel):
         return state
 
     def count(self, counter: str, n: int = 1) -> None:
-        """Count something (PII redactions, ...) into this batch's stats; drained by `apply`."""
-        pending = self.__dict__.setdefault("_pending_counts", Counter())
-        pending[counter] += n
+        """Count something (PII redactions, ...) into the stats of the batch being applied (outside `apply`,
+        e.g. a direct `map()` call in a test, the count goes nowhere)."""
+        call = _CALL.get()
+        if call is not None:
+            call.counts[counter] += n
 
-    def _drain_counts(self) -> Counter:
-        return self.__dict__.pop("_pending_counts", None) or Counter()
+    def scratch(self) -> dict[str, Any]:
+        """A dict private to the `apply` call in progress, for what one hook computes and a later one needs
+        (decontamination's matches, from `annotate` to `edit` and `details`)."""
+        call = _CALL.get()
+        if call is None:
+            raise RuntimeError(f"{type(self).__name__}.scratch() is only available inside apply()")
+        return call.scratch
 
     def params(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -114,19 +156,20 @@ class Mapper(Stage):
 
     def apply(self, batch: pa.RecordBatch) -> StageOutput:
         self.ensure_setup()
-        t0 = time.perf_counter()
-        chars_in = text_chars(batch)
-        out = self.map(batch)
-        if out.num_rows != batch.num_rows:
-            raise RuntimeError(f"mapper {self.name} changed the row count; drop documents in a Filter")
-        stats = StageStats(
-            docs_in=batch.num_rows,
-            docs_out=out.num_rows,
-            chars_in=chars_in,
-            chars_out=text_chars(out),
-            seconds=time.perf_counter() - t0,
-            counters=self._drain_counts(),
-        )
+        with _stage_call() as call:
+            t0 = time.perf_counter()
+            chars_in = text_chars(batch)
+            out = self.map(batch)
+            if out.num_rows != batch.num_rows:
+                raise RuntimeError(f"mapper {self.name} changed the row count; drop documents in a Filter")
+            stats = StageStats(
+                docs_in=batch.num_rows,
+                docs_out=out.num_rows,
+                chars_in=chars_in,
+                chars_out=text_chars(out),
+                seconds=time.perf_counter() - t0,
+                counters=call.counts,
+            )
         return StageOutput(out, None, stats)
 
 
@@ -165,35 +208,57 @@ class Filter(Stage):
         """Per-document fallback for logic that will not vectorise: True, or (False, "reason")."""
         raise NotImplementedError(f"{type(self).__name__} must implement reasons, keep_mask or keep_doc")
 
+    def edit(self, batch: pa.RecordBatch, reasons: pa.Array) -> tuple[pa.RecordBatch, pa.Array]:
+        """Filter mode only: a chance to repair documents about to be dropped instead (rewrite their text and
+        set their reason to null). Default: none."""
+        return batch, reasons
+
+    def details(self, batch: pa.RecordBatch, reasons: pa.Array) -> pa.Array | list[str | None] | None:
+        """The ledger's `detail` per document (only dropped ones are used): what it matched, by how much."""
+        return None
+
     def apply(self, batch: pa.RecordBatch) -> StageOutput:
         self.ensure_setup()
-        t0 = time.perf_counter()
-        chars_in = text_chars(batch)
-        batch = self.annotate(batch)
-        reasons = self.reasons(batch)
+        with _stage_call() as call:
+            t0 = time.perf_counter()
+            chars_in = text_chars(batch)
+            batch = self.annotate(batch)
+            reasons = self._reasons(batch)
+            if self.mode == "filter" and pc.any(pc.is_valid(reasons)).as_py():
+                batch, reasons = self.edit(batch, reasons)
+                reasons = self._checked(reasons, batch)
+            drop = pc.is_valid(reasons)
+            reason_counts = _value_counts(pc.filter(reasons, drop))
+            if self.mode == "annotate":
+                for r, n in reason_counts.items():
+                    call.counts[f"would_drop.{r}"] += n
+                kept, rejected = batch, None
+                stats = StageStats(docs_in=batch.num_rows, chars_in=chars_in)
+            else:
+                kept = batch.filter(pc.invert(drop))
+                dropped = batch.filter(drop)
+                details = self.details(batch, reasons) if dropped.num_rows else None
+                if details is not None:
+                    details = pc.filter(pa.array(details, pa.string()), drop)
+                rejected = rejected_batch(
+                    dropped.column("id"), self.name, pc.filter(reasons, drop), details, texts=dropped.column("text")
+                )
+                stats = StageStats(docs_in=batch.num_rows, chars_in=chars_in, docs_rejected=dropped.num_rows)
+                stats.reasons.update(reason_counts)
+            stats.counters = call.counts
+            stats.docs_out = kept.num_rows
+            stats.chars_out = text_chars(kept)
+            stats.seconds = time.perf_counter() - t0
+        return StageOutput(kept, rejected, stats)
+
+    def _reasons(self, batch: pa.RecordBatch) -> pa.Array:
+        return self._checked(self.reasons(batch), batch)
+
+    def _checked(self, reasons: pa.Array | list, batch: pa.RecordBatch) -> pa.Array:
         reasons = pa.array(reasons, pa.string()) if not isinstance(reasons, pa.Array) else reasons
         if len(reasons) != batch.num_rows:
             raise RuntimeError(f"filter {self.name} returned {len(reasons)} reasons for {batch.num_rows} rows")
-        counters = self._drain_counts()
-        drop = pc.is_valid(reasons)
-        reason_counts = _value_counts(pc.filter(reasons, drop))
-        stats = StageStats(docs_in=batch.num_rows, chars_in=chars_in, counters=counters)
-        if self.mode == "annotate":
-            for r, n in reason_counts.items():
-                stats.counters[f"would_drop.{r}"] += n
-            kept, rejected = batch, None
-        else:
-            kept = batch.filter(pc.invert(drop))
-            dropped = batch.filter(drop)
-            rejected = rejected_batch(
-                dropped.column("id"), self.name, pc.filter(reasons, drop), texts=dropped.column("text")
-            )
-            stats.reasons.update(reason_counts)
-            stats.docs_rejected = dropped.num_rows
-        stats.docs_out = kept.num_rows
-        stats.chars_out = text_chars(kept)
-        stats.seconds = time.perf_counter() - t0
-        return StageOutput(kept, rejected, stats)
+        return reasons
 
 
 def _value_counts(arr: pa.Array) -> Counter:
@@ -225,7 +290,7 @@ class GlobalContext:
     map: Callable[[Callable[[Any], Any], list], list]
     keep_rejected_text: bool = True
     batch_size: int = 2000
-    memory_budget_mb: int = 2048
+    memory_budget_mb: float = 2048  # execution.memory_budget_mb: peak RSS one task of a global pass aims at
 
 
 @dataclass
@@ -239,6 +304,14 @@ class GlobalResult:
 
 class GlobalStage(Stage):
     kind: ClassVar[str] = "global"
+
+    memory_budget_mb: float | None = Field(
+        None, gt=0, description="peak RSS per task of this stage's passes (default: execution.memory_budget_mb)"
+    )
+
+    def budget_mb(self, ctx: GlobalContext) -> float:
+        """The budget this stage's passes partition for: its own parameter, else the run's."""
+        return self.memory_budget_mb or ctx.memory_budget_mb
 
     def run(self, shards: list[str], ctx: GlobalContext) -> GlobalResult:
         raise NotImplementedError

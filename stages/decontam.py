@@ -54,19 +54,15 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
-from stages.base import Filter, StageOutput
+from stages.base import Filter
 from stages.chinese import fold
-from stages.core.arrow import set_column, text_chars
-from stages.core.ledger import rejected_batch
-from stages.core.stats import StageStats
+from stages.core.arrow import set_column
+from stages.ngram_hash import RollingHash
 
 log = logging.getLogger(__name__)
 
-_P = np.uint64(0x100000001B3)  # odd base (FNV prime); arithmetic wraps mod 2^64
-_P_INV = np.uint64(pow(int(_P), -1, 2**64))
 _BLOOM_SHIFT = np.uint64(40)  # 2^24 buckets of the hash's top bits (16 MB): ~1M item n-grams fill ~6%
 
 
@@ -85,32 +81,6 @@ class Benchmark(BaseModel):
 # -- hashing ------------------------------------------------------------------------------------------------
 
 
-class _Powers:
-    """P^i and P^-i mod 2^64, grown on demand."""
-
-    def __init__(self) -> None:
-        self.pow = np.ones(1, np.uint64)
-        self.inv = np.ones(1, np.uint64)
-
-    def get(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        if len(self.pow) < n:
-            size = max(n, 2 * len(self.pow))
-            self.pow = _cumpow(_P, size)
-            self.inv = _cumpow(_P_INV, size)
-        return self.pow[:n], self.inv[:n]
-
-
-def _cumpow(base: np.uint64, size: int) -> np.ndarray:
-    out = np.empty(size, np.uint64)
-    out[0] = 1
-    if size > 1:
-        out[1:] = np.cumprod(np.full(size - 1, base, np.uint64))  # wraps mod 2^64
-    return out
-
-
-_POWERS = _Powers()
-
-
 def code_points(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """All texts as one uint32 code-point array, and the offsets (len(texts)+1) of each text in it."""
     lengths = np.fromiter((len(t) for t in texts), np.int64, len(texts))
@@ -118,28 +88,6 @@ def code_points(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     np.cumsum(lengths, out=offsets[1:])
     cps = np.frombuffer("".join(texts).encode("utf-32-le"), np.uint32)
     return cps, offsets
-
-
-class _Prefix:
-    """Prefix hashes of a code-point array: window hashes of any length in O(len) each."""
-
-    def __init__(self, cps: np.ndarray):
-        n = len(cps)
-        pw, inv = _POWERS.get(n + 1)
-        with np.errstate(over="ignore"):
-            # prefix[i] = sum_{k<i} cp[k] * P^(i-1-k) = P^(i-1) * sum_{k<i} cp[k] * P^-k
-            s = np.zeros(n + 1, np.uint64)
-            np.cumsum(cps.astype(np.uint64) * inv[:n], out=s[1:])
-            self.prefix = s * np.concatenate([[np.uint64(0)], pw[:n]]) if n else s
-        self.n = n
-
-    def windows(self, length: int) -> np.ndarray:
-        """Hash of every window [s, s+length) for s in 0..n-length."""
-        if self.n < length:
-            return np.empty(0, np.uint64)
-        pw, _ = _POWERS.get(length + 1)
-        with np.errstate(over="ignore"):
-            return self.prefix[length:] - self.prefix[: self.n - length + 1] * pw[length]
 
 
 def _inside(offsets: np.ndarray, n: int, n_windows: int) -> tuple[np.ndarray, np.ndarray]:
@@ -153,7 +101,7 @@ def _inside(offsets: np.ndarray, n: int, n_windows: int) -> tuple[np.ndarray, np
 def window_hashes(texts: list[str], n: int) -> tuple[np.ndarray, np.ndarray]:
     """Hashes of all n-character windows inside each text: (hashes, index of the text of each hash)."""
     cps, offsets = code_points(texts)
-    h = _Prefix(cps).windows(n)
+    h = RollingHash(cps).windows(n)
     if len(h) == 0:
         return h, np.empty(0, np.int64)
     ok, doc = _inside(offsets, n, len(h))
@@ -274,7 +222,7 @@ class BenchmarkIndex:
         best_doc_share = np.zeros(n_docs)
         is_exact = np.zeros(n_docs, bool)
         cps, offsets = code_points(folded)
-        prefix = _Prefix(cps)
+        prefix = RollingHash(cps)
         n = self.ngram
 
         if len(self.keys):
@@ -414,19 +362,46 @@ class Decontaminate(Filter):
         index = self.index
         folded = fold(batch.column("text")).to_pylist() if batch.num_rows else []
         folded = [t or "" for t in folded]
-        item, item_share, doc_share, exact = index.match(
-            folded, self.threshold, self.doc_threshold, self.min_doc_ngrams
+        match = index.match(folded, self.threshold, self.doc_threshold, self.min_doc_ngrams)
+        item = match[0]
+        for lab in (index.labels[i].split(":", 1)[0] for i in item[item >= 0]):
+            self.count(f"matched.{lab}")
+        batch = set_column(
+            batch, "_contam_item", pa.array([index.labels[i] if i >= 0 else None for i in item], pa.string())
         )
-        labels = [index.labels[i] if i >= 0 else None for i in item]
-        overlap = np.round(item_share, 4)
-        batch = set_column(batch, "_contam_item", pa.array(labels, pa.string()))
-        batch = set_column(batch, "_contam_overlap", pa.array(overlap, pa.float32()))
-        self.__dict__["_last"] = (item, item_share, doc_share, exact)
+        batch = set_column(batch, "_contam_overlap", pa.array(np.round(match[1], 4), pa.float32()))
+        self.scratch()["match"] = match  # (item, item_share, doc_share, exact) per document, for the hooks below
         return batch
 
     def reasons(self, batch: pa.RecordBatch) -> pa.Array:
-        item = self.__dict__["_last"][0]
+        item = self.scratch()["match"][0]
         return pa.array([self.reason if i >= 0 else None for i in item], pa.string())
+
+    def edit(self, batch: pa.RecordBatch, reasons: pa.Array) -> tuple[pa.RecordBatch, pa.Array]:
+        """`action: remove_paragraphs`: keep a matched document without the lines the item covers, when
+        something is left."""
+        if self.action != "remove_paragraphs":
+            return batch, reasons
+        item, _, _, exact = self.scratch()["match"]
+        texts = batch.column("text").to_pylist()
+        out = reasons.to_pylist()
+        for i in np.flatnonzero(item >= 0):
+            new_text, removed = self._remove_paragraphs(texts[i], int(item[i]), bool(exact[i]))
+            if removed and new_text.strip() and (fold(pa.array([new_text])).to_pylist()[0] or ""):
+                texts[i] = new_text
+                out[i] = None
+                self.count("paragraphs_removed", removed)
+                self.count("docs_edited")
+        return set_column(batch, "text", pa.array(texts, pa.string())), pa.array(out, pa.string())
+
+    def details(self, batch: pa.RecordBatch, reasons: pa.Array) -> list[str | None]:
+        item, item_share, doc_share, exact = self.scratch()["match"]
+        return [
+            self._detail(int(item[i]), float(item_share[i]), float(doc_share[i]), bool(exact[i]))
+            if item[i] >= 0
+            else None
+            for i in range(batch.num_rows)
+        ]
 
     def _detail(self, item: int, item_share: float, doc_share: float, exact: bool) -> str:
         label = self.index.labels[item]
@@ -435,56 +410,6 @@ class Decontaminate(Filter):
         if item_share >= self.threshold:
             return f"{label} (overlap {item_share:.2f})"
         return f"{label} (overlap {item_share:.2f}; {doc_share:.2f} of the document)"
-
-    def apply(self, batch: pa.RecordBatch) -> StageOutput:
-        self.ensure_setup()
-        t0 = time.perf_counter()
-        chars_in = text_chars(batch)
-        batch = self.annotate(batch)
-        item, item_share, doc_share, exact = self.__dict__.pop("_last")
-        matched = item >= 0
-        stats = StageStats(docs_in=batch.num_rows, chars_in=chars_in)
-        for lab in (self.index.labels[i].split(":", 1)[0] for i in item[matched]):
-            stats.counters[f"matched.{lab}"] += 1
-        details = [
-            self._detail(int(item[i]), float(item_share[i]), float(doc_share[i]), bool(exact[i]))
-            if matched[i]
-            else None
-            for i in range(batch.num_rows)
-        ]
-        drop = matched.copy()
-        if self.mode == "annotate":
-            stats.counters[f"would_drop.{self.reason}"] += int(matched.sum())
-        elif self.action == "remove_paragraphs" and matched.any():
-            texts = batch.column("text").to_pylist()
-            for i in np.flatnonzero(matched):
-                new_text, removed = self._remove_paragraphs(texts[i], int(item[i]), bool(exact[i]))
-                if removed and new_text.strip() and (fold(pa.array([new_text])).to_pylist()[0] or ""):
-                    texts[i] = new_text
-                    drop[i] = False
-                    stats.counters["paragraphs_removed"] += removed
-                    stats.counters["docs_edited"] += 1
-            batch = set_column(batch, "text", pa.array(texts, pa.string()))
-        if self.mode == "annotate":
-            kept, rejected = batch, None
-        else:
-            mask = pa.array(drop)
-            kept = batch.filter(pc.invert(mask))
-            dropped = batch.filter(mask)
-            rejected = rejected_batch(
-                dropped.column("id"),
-                self.name,
-                [self.reason] * dropped.num_rows,
-                details=[d for d, x in zip(details, drop, strict=True) if x],
-                texts=dropped.column("text"),
-            )
-            stats.docs_rejected = dropped.num_rows
-            if dropped.num_rows:
-                stats.reasons[self.reason] = dropped.num_rows
-        stats.docs_out = kept.num_rows
-        stats.chars_out = text_chars(kept)
-        stats.seconds = time.perf_counter() - t0
-        return StageOutput(kept, rejected, stats)
 
     def _remove_paragraphs(self, text: str, item: int, exact: bool) -> tuple[str, int]:
         """Remove the lines mostly covered by the matched item's n-grams; (new text, lines removed)."""

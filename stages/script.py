@@ -11,12 +11,15 @@ text with none (or a tie) is `ambiguous`: it reads the same in both scripts.
 
 from __future__ import annotations
 
-import unicodedata
 from functools import cache
 
 import numpy as np
 import pyarrow as pa
 
+from stages.charclass import ALPHA, HAN_RANGES, char_classes
+from stages.charclass import HAN as HAN_FLAG
+from stages.charclass import HANGUL as HANGUL_FLAG
+from stages.charclass import KANA as KANA_FLAG
 from stages.chinese import code_points
 
 # Character classes (column index of `class_counts`).
@@ -28,29 +31,14 @@ CLASS_NAMES = ("other", "han", "simp", "trad", "kana", "hangul", "letter")
 HANS, HANT, AMBIGUOUS, NONE = "Hans", "Hant", "ambiguous", "none"
 SCRIPT_LABELS = (HANS, HANT, AMBIGUOUS, NONE)
 
-_TABLE_SIZE = 0x32000  # through CJK Extension G; larger code points are looked up as OTHER
-
-_HAN_RANGES = (
-    (0x3400, 0x4DC0),  # Extension A
-    (0x4E00, 0xA000),  # CJK Unified Ideographs
-    (0xF900, 0xFB00),  # Compatibility Ideographs (neutral: NFKC maps most of them to unified ones)
-    (0x20000, 0x32000),  # Extensions B-H, Compatibility Supplement
-)
-_KANA_RANGES = (
-    (0x3041, 0x30FB),  # Hiragana and Katakana up to, not including, ・ (U+30FB, also used in Chinese names)
-    (0x30FD, 0x3100),
-    (0x31F0, 0x3200),  # Katakana phonetic extensions
-    (0xFF66, 0xFF9E),  # half-width Katakana
-)
-_HANGUL_RANGES = ((0x1100, 0x1200), (0x3131, 0x318F), (0xA960, 0xA980), (0xAC00, 0xD7B0), (0xD7B0, 0xD800))
-
 
 @cache
 def script_tables() -> tuple[frozenset[str], frozenset[str]]:
     """(Simplified-only, Traditional-only) Han characters, derived from OpenCC's character dictionaries."""
     import opencc
 
-    chars = [chr(c) for lo, hi in _HAN_RANGES if lo != 0xF900 for c in range(lo, hi)]
+    # every Han code point except the compatibility block (neutral: NFKC maps most of it to unified ideographs)
+    chars = [chr(c) for lo, hi in HAN_RANGES if lo != 0xF900 for c in range(lo, hi + 1)]
     joined = "\n".join(chars)
     to_simp = opencc.OpenCC("t2s").convert(joined).split("\n")
     to_trad = opencc.OpenCC("s2t").convert(joined).split("\n")
@@ -65,21 +53,18 @@ def script_tables() -> tuple[frozenset[str], frozenset[str]]:
 
 @cache
 def class_table() -> np.ndarray:
-    """uint8 class per code point below `_TABLE_SIZE`."""
-    table = np.full(_TABLE_SIZE, OTHER, dtype=np.uint8)
-    for cp in range(0x30000):
-        if (cp < 0xD800 or cp >= 0xE000) and unicodedata.category(chr(cp)).startswith("L"):
-            table[cp] = LETTER
-    for lo, hi in _HAN_RANGES:
-        table[lo:hi] = HAN
-    for lo, hi in _KANA_RANGES:
-        table[lo:hi] = KANA
-    for lo, hi in _HANGUL_RANGES:
-        table[lo:hi] = HANGUL
+    """uint8 class per code point (0..0x10FFFF), derived from the one code-point table plus OpenCC's
+    Simplified-only and Traditional-only characters."""
+    flags = char_classes()
+    table = np.full(len(flags), OTHER, dtype=np.uint8)
+    table[(flags & ALPHA) != 0] = LETTER
+    table[(flags & HANGUL_FLAG) != 0] = HANGUL
+    table[(flags & KANA_FLAG) != 0] = KANA
+    table[(flags & HAN_FLAG) != 0] = HAN
     simp, trad = script_tables()
     table[[ord(c) for c in simp]] = SIMP
     table[[ord(c) for c in trad]] = TRAD
-    table[0x3007] = HAN  # 〇
+    table.flags.writeable = False
     return table
 
 
@@ -89,7 +74,7 @@ def class_counts(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
     n = len(lengths)
     if n == 0:
         return np.zeros((0, N_CLASSES), np.int64)
-    classes = class_table()[np.minimum(cps, _TABLE_SIZE - 1)]
+    classes = class_table()[cps]
     doc = np.repeat(np.arange(n, dtype=np.int64), lengths)
     counts = np.bincount(doc * N_CLASSES + classes, minlength=n * N_CLASSES)
     return counts.reshape(n, N_CLASSES)

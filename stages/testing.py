@@ -9,6 +9,13 @@ import pyarrow as pa
 from stages.base import Filter, GlobalContext, GlobalResult, GlobalStage, Mapper, Stage, StageOutput
 
 
+def builtin_stages() -> list[str]:
+    """Registry names of the stages shipped under `stages/` (not those a test or a plugin registers)."""
+    from stages.base import STAGES
+
+    return sorted(name for name, cls in STAGES.available().items() if cls.__module__.startswith("stages."))
+
+
 def make_batch(texts: list[str | None], ids: list[str] | None = None, **columns: list[Any]) -> pa.RecordBatch:
     """A batch with `id` (d0, d1, ... unless given), `text` and any extra columns."""
     ids = ids if ids is not None else [f"d{i}" for i in range(len(texts))]

@@ -1,7 +1,7 @@
 """Headless Chromium for tests, with no Python package beyond the standard library.
 
-`find_chromium()` looks for a browser on PATH (or `$JINGXUAN_CHROMIUM`); `install_chromium()` tries Debian's
-`chromium` package once (`apt-get update` + `apt-get install -y chromium`, as root only). `screenshot()` and
+`find_chromium()` looks for a browser on PATH (or `$JINGXUAN_CHROMIUM`); tests that need one skip without it
+(install Debian's `chromium` package to run them: tests never install software). `screenshot()` and
 `dump_dom()` run one headless browser each; `probe_page()` copies a page with a small script appended that
 records, after layout, every `svg.chart` with its size and number of `.mark` elements, every error event
 (script errors, resources that failed to load) and every resource the page fetched, so `--dump-dom` returns
@@ -71,25 +71,6 @@ def find_chromium() -> str | None:
         if path:
             return path
     return None
-
-
-def install_chromium() -> tuple[str | None, str]:
-    """Try `apt-get install -y chromium` once; returns (path or None, why not)."""
-    if shutil.which("apt-get") is None:
-        return None, "no apt-get on this system"
-    if hasattr(os, "geteuid") and os.geteuid() != 0:
-        return None, "not root, cannot apt-get install chromium"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, env=env)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            return None, f"{' '.join(cmd)} failed: {e}"
-        if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
-            return None, f"{' '.join(cmd)} exited {proc.returncode}: {tail[0]}"
-    path = find_chromium()
-    return path, "" if path else "apt-get installed chromium but no chromium binary is on PATH"
 
 
 def _run(binary: str, args: list[str], profile: Path) -> subprocess.CompletedProcess:

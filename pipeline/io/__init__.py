@@ -3,8 +3,8 @@
 Readers turn every input file into batches of `(documents, rejected)`: documents carry `id` and `text` first,
 then the input's other fields untouched; every non-blank input row is either a document or a ledger row with
 stage `read` and a reason, so `docs_in == docs_out + docs_rejected` holds from the first stage on. Errors a
-user must fix before anything can be read (nothing matches a path, an unknown format, a GBK file without
-`input.encoding`, a missing text column) raise `InputError` with one line naming the file.
+user must fix before anything can be read (nothing matches a path, an unknown format, a GBK, Big5 or UTF-16
+file without `input.encoding`, a `_` column, a missing text column) raise `InputError` with one line naming the file.
 
 Ids are kept from the input (`input.id_field`, cast to string) or derived from the file's `source` (its path
 relative to the configured folder or glob base, so ids survive moving the corpus) and the 0-based row.

@@ -4,6 +4,7 @@ folder (always streams): memory-mapped when local, through a seekable fsspec fil
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,17 +26,24 @@ def open_ipc(path: str, fmt: str) -> Iterator[Any]:
         yield reader if reader is not None else pa.ipc.open_stream(source)
 
 
-def _batches(reader: Any) -> Iterator[pa.RecordBatch]:
+def _batches(reader: Any, start: int = 0, stop: int | None = None) -> Iterator[pa.RecordBatch]:
     if isinstance(reader, pa.ipc.RecordBatchFileReader):
-        for i in range(reader.num_record_batches):
+        for i in range(reader.num_record_batches)[start:stop]:
             yield reader.get_batch(i)
-    else:
-        yield from reader
+    else:  # a stream: batches before `start` are read (memory-mapped, not copied) and skipped
+        yield from itertools.islice(reader, start, stop)
 
 
-def batches(path: str, fmt: str) -> Iterator[pa.RecordBatch]:
+def batches(path: str, fmt: str, start: int = 0, stop: int | None = None) -> Iterator[pa.RecordBatch]:
+    """The file's record batches, or batches `start:stop` (a shard)."""
     with open_ipc(path, fmt) as reader:
-        yield from _batches(reader)
+        yield from _batches(reader, start, stop)
+
+
+def batch_sizes(path: str, fmt: str) -> list[tuple[int, int]]:
+    """(rows, bytes) of every record batch."""
+    with open_ipc(path, fmt) as reader:
+        return [(b.num_rows, b.nbytes) for b in _batches(reader)]
 
 
 def schema(path: str, fmt: str) -> pa.Schema:

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.io import arrow, parquet
-from pipeline.io.files import READ_STAGE, REJECTED_TEXT_CHARS, InputError, InputFile
+from pipeline.io.files import READ_STAGE, REJECTED_TEXT_CHARS, InputError, InputFile, refuse_reserved
 from pipeline.io.provenance import add_provenance_columns
 from pipeline.io.remote import first_line
 from stages.core.arrow import concat_batches
@@ -20,12 +20,15 @@ if TYPE_CHECKING:
     from pipeline.config import InputConfig
 
 
-def columnar_batches(f: InputFile, batch_size: int) -> Iterator[pa.RecordBatch]:
+def columnar_batches(
+    f: InputFile, batch_size: int, start: int = 0, stop: int | None = None
+) -> Iterator[pa.RecordBatch]:
+    """The file's batches, or those of row groups / record batches `start:stop` (a shard)."""
     try:
         if f.format == "parquet":
-            yield from parquet.batches(f.path, batch_size)
+            yield from parquet.batches(f.path, batch_size, start, stop)
         else:
-            yield from arrow.batches(f.path, f.format)
+            yield from arrow.batches(f.path, f.format, start, stop)
     except (pa.ArrowInvalid, OSError) as e:
         raise InputError(f"{f.path}: cannot read as {f.format}: {first_line(e)}") from None
 
@@ -44,6 +47,8 @@ def check_columns(path: str, fmt: str, inp: InputConfig) -> None:
     if text_field not in names:
         raise InputError(f"{path}: no column {text_field!r} (columns: {', '.join(names)}); set input.text_field")
     t = schema.field(text_field).type
+    if pa.types.is_dictionary(t):
+        t = t.value_type  # decoded when read
     if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)):
         raise InputError(f"{path}: column {text_field!r} is {t}, not a string")
     for key, field in (("text", text_field), ("id", id_field)):
@@ -52,6 +57,7 @@ def check_columns(path: str, fmt: str, inp: InputConfig) -> None:
                 f"{path}: has a column {key!r} besides input.{key}_field {field!r}; "
                 f"rename it or set input.{key}_field: {key}"
             )
+    refuse_reserved(path, names)
 
 
 def rebatch(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[pa.RecordBatch]:
@@ -69,6 +75,12 @@ def rebatch(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[pa.RecordB
                 pending, n = [], 0
     if n:
         yield concat_batches(pending)
+
+
+def _decoded(col: pa.Array) -> pa.Array:
+    """Dictionary-encoded columns (Parquet writers make them from categorical data) as plain arrays: the
+    `datasets` features of the output have no dictionary type."""
+    return col.dictionary_decode() if pa.types.is_dictionary(col.type) else col
 
 
 def split_columnar(
@@ -90,7 +102,7 @@ def split_columnar(
             ids = pc.if_else(pc.is_null(ids), derived, ids)
     else:
         ids = pa.array([f"{prefix}-{row0 + i}" for i in range(n)], pa.string())
-    others = [(name, raw.column(name)) for name in raw.schema.names if name not in (text_field, id_field)]
+    others = [(name, _decoded(raw.column(name))) for name in raw.schema.names if name not in (text_field, id_field)]
     docs = pa.RecordBatch.from_arrays(
         [ids, text, *(c for _, c in others)], names=["id", "text", *(name for name, _ in others)]
     )

@@ -1,14 +1,18 @@
 """Bytes before documents: compression by magic number (gzip, zstd; a truncated zstd file raises instead of
-ending early) and the encoding of a JSONL file (UTF-8, or GB18030 when `input.encoding: auto`)."""
+ending early, a `.zst` that is not zstd is refused) and the encoding of a JSONL file (UTF-8; GB18030, Big5 or
+UTF-16 when `input.encoding: auto` or names it; see `pipeline.io.charset`)."""
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import gzip
 import io
+from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
-from pipeline.io.files import InputError
+from pipeline.io import charset
+from pipeline.io.files import COMPRESSION_EXTS, InputError
 from pipeline.io.remote import is_url, open_raw
 
 SNIFF_BYTES = 1 << 20
@@ -110,52 +114,50 @@ class _ZstdReader(io.RawIOBase):
 
 
 def sniff_encoding(path: str, compression: str | None, configured: str) -> str:
-    """UTF-8 unless the head of the file is mostly GB18030; a few bad lines in a UTF-8 file are rejected later.
-
-    The first MB (after decompression) is decoded line by line: a line with non-ASCII bytes votes UTF-8 when
-    it decodes strictly as UTF-8. If UTF-8 loses, the file is GB18030 when every losing line decodes as such;
-    otherwise it is UTF-8 with bad lines when some lines are fine, and refused when none is.
-    """
+    """The codec of a JSONL file (`pipeline.io.charset.sniff` over its first MB after decompression), refused
+    with the encoding it looks like unless `input.encoding` is `auto` or names it."""
     try:
         with open_bytes(path, compression) as f:
             sample = f.read(SNIFF_BYTES)
     except (OSError, EOFError) as e:
         raise InputError(f"{path}: cannot read: {e}") from None
     except Exception as e:  # zstandard.ZstdError and friends
-        raise InputError(f"{path}: cannot decompress {compression}: {e}") from None
-    if sample.startswith(UTF8_BOM):
-        return "utf-8"
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
-        return "utf-8"
-    except UnicodeDecodeError as e:
-        first_bad = e.start
-    lines = sample.split(b"\n")
-    if len(sample) == SNIFF_BYTES and len(lines) > 1:
-        lines = lines[:-1]  # possibly cut in the middle
-    ascii_lines = utf8_lines = bad_lines = 0
-    gb_ok = True
-    for line in lines:
-        if not line.strip():
-            continue
-        if line.isascii():
-            ascii_lines += 1
-            continue
-        try:
-            line.decode("utf-8")
-            utf8_lines += 1
-        except UnicodeDecodeError:
-            bad_lines += 1
-            try:
-                codecs.getincrementaldecoder("gb18030")().decode(line, final=False)
-            except UnicodeDecodeError:
-                gb_ok = False
-    if utf8_lines >= bad_lines:
-        return "utf-8"
-    if not gb_ok:
-        if ascii_lines + utf8_lines:
-            return "utf-8"  # some good lines: the others are rejected as read.invalid_utf8
-        raise InputError(f"{path}: neither UTF-8 nor GB18030 (first invalid UTF-8 byte at offset {first_bad})")
-    if configured in ("auto", "gb18030"):
-        return "gb18030"
-    raise InputError(f"{path}: not UTF-8 (looks like GBK/GB18030); set input.encoding: auto or gb18030 to decode it")
+        raise InputError(f"{path}: cannot decompress {compression} (corrupt?): {e}") from None
+    guess = charset.sniff(sample, complete=len(sample) < SNIFF_BYTES)
+    if guess.encoding is None:
+        raise InputError(f"{path}: neither UTF-8 nor GB18030, Big5 or UTF-16 ({guess.detail})")
+    if guess.encoding == charset.UTF8 or configured in ("auto", charset.CONFIG_NAME[guess.encoding]):
+        return guess.encoding
+    name, key = charset.NAMES[guess.encoding], charset.CONFIG_NAME[guess.encoding]
+    told = "not UTF-8" if configured == "utf-8" else f"input.encoding is {configured}, but the file is not"
+    raise InputError(f"{path}: {told} (looks like {name}); set input.encoding: auto or {key} to decode it")
+
+
+def check_compression(path: str, compression: str | None) -> None:
+    """A `.gz`/`.zst` name over bytes without that format's magic number is a corrupt (or misnamed) archive;
+    reading it as plain text would turn it into malformed lines."""
+    named = next((c for ext, c in COMPRESSION_EXTS.items() if path.lower().endswith(ext)), None)
+    if named is not None and compression != named:
+        with open_raw(path) as f:
+            head = f.read(4)
+        raise InputError(
+            f"{path}: named .{'gz' if named == 'gzip' else 'zst'} but not {named} data (starts with {head.hex(' ')}): "
+            "a corrupt or misnamed archive"
+        )
+
+
+@contextlib.contextmanager
+def open_lines(path: str, compression: str | None, encoding: str) -> Iterator[Iterable[bytes]]:
+    """The file's lines as bytes in `encoding`, except UTF-16, whose lines come re-encoded as UTF-8 (its
+    newline is two bytes, and a byte 0x0A occurs inside characters such as 上 U+4E0A)."""
+    with open_bytes(path, compression) as fh:
+        if not encoding.startswith(charset.UTF16):
+            yield fh
+            return
+        text = io.TextIOWrapper(fh, encoding=encoding, newline="\n")
+        yield (line.encode("utf-8", "surrogatepass") for line in text)
+
+
+def line_encoding(encoding: str) -> str:
+    """How the lines of `open_lines` are encoded."""
+    return "utf-8" if encoding.startswith(charset.UTF16) else encoding

@@ -3,18 +3,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import json
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 import pyarrow as pa
 
-from pipeline.io.decoding import UTF8_BOM, open_bytes
-from pipeline.io.files import READ_STAGE, REJECTED_TEXT_CHARS, InputError, InputFile
+from pipeline.io.decoding import UTF8_BOM, line_encoding, open_bytes, open_lines
+from pipeline.io.files import READ_STAGE, REJECTED_TEXT_CHARS, InputError, InputFile, refuse_reserved
 from pipeline.io.provenance import add_provenance_rows
 from stages.core.arrow import set_column
 from stages.core.ledger import rejected_batch
+from stages.core.shards import json_text
 
 if TYPE_CHECKING:
     from pipeline.config import InputConfig
@@ -27,13 +30,14 @@ def check_jsonl_field(path: str, compression: str | None, encoding: str, field: 
     naming the fields its first documents do have."""
     seen: dict[str, None] = {}
     objects = 0
-    with open_bytes(path, compression) as f:
-        for raw in itertools.islice(f, lines):
+    with open_lines(path, compression, encoding) as f:
+        for lineno, raw in enumerate(itertools.islice(f, lines), 1):
             try:
-                obj = orjson.loads(raw.decode(encoding))
+                obj = orjson.loads(raw.decode(line_encoding(encoding)))
             except (UnicodeDecodeError, orjson.JSONDecodeError):
                 continue  # malformed lines are the reader's business
             if isinstance(obj, dict):
+                refuse_reserved(f"{path}:{lineno}", obj)
                 if field in obj:
                     return
                 objects += 1
@@ -64,24 +68,27 @@ class _JsonlBatch:
 
 
 def read_jsonl(
-    f: InputFile, inp: InputConfig, batch_size: int
+    f: InputFile, inp: InputConfig, batch_size: int, fh: BinaryIO | None = None, line0: int = 0
 ) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch | None]]:
+    """The whole file, or (a shard of it) the lines of the open stream `fh`, the first being line `line0`."""
     text_field, id_field = inp.text_field, inp.id_field
     max_chars = inp.max_doc_chars
     clashes = [(k, field) for k, field in (("text", text_field), ("id", id_field)) if k != field]
     prefix = f.id_prefix()
     src = f.source
-    gb = f.encoding == "gb18030"
+    legacy = None if line_encoding(f.encoding) == "utf-8" else f.encoding  # GB18030, Big5: decoded before parsing
+    invalid = f"invalid_{legacy.removesuffix('hkscs')}" if legacy else ""  # invalid_gb18030, invalid_big5
     loads = orjson.loads
     JSONDecodeError = orjson.JSONDecodeError
     acc = _JsonlBatch()
+    stack = contextlib.ExitStack()
     try:
-        fh = open_bytes(f.path, f.compression)
+        fh = stack.enter_context(fh if fh is not None else open_lines(f.path, f.compression, f.encoding))
     except OSError as e:
         raise InputError(f"{f.path}: cannot read: {e.strerror or e}") from None
-    with fh:
-        lineno = -1
-        first = True
+    with stack:
+        lineno = line0 - 1
+        first = line0 == 0
         try:
             for raw in fh:
                 lineno += 1
@@ -92,13 +99,11 @@ def read_jsonl(
                     continue  # blank lines are not documents; row numbers stay line numbers
                 where = f"{src}:{lineno + 1}"
                 try:
-                    obj = loads(stripped.decode("gb18030") if gb else stripped)
+                    obj = loads(stripped.decode(legacy) if legacy else stripped)
                 except UnicodeDecodeError as e:
-                    acc.reject(
-                        f"{prefix}-{lineno}", "invalid_gb18030", f"{where}: byte {e.start}", _head(raw, f.encoding)
-                    )
+                    acc.reject(f"{prefix}-{lineno}", invalid, f"{where}: byte {e.start}", _head(raw, f.encoding))
                 except JSONDecodeError as e:
-                    bad_utf8 = None if gb else _utf8_error(stripped)
+                    bad_utf8 = None if legacy else _utf8_error(stripped)
                     if bad_utf8 is not None:
                         detail = f"{where}: byte {bad_utf8.start}"
                         acc.reject(f"{prefix}-{lineno}", "invalid_utf8", detail, _head(raw, f.encoding))
@@ -120,6 +125,8 @@ def read_jsonl(
             raise InputError(f"{f.path}: cannot read after line {lineno + 1}: {e}") from None
         except InputError:
             raise
+        except UnicodeDecodeError as e:  # UTF-16 is decoded as a stream, not line by line
+            raise InputError(f"{f.path}: invalid {e.encoding} after line {lineno + 1}: {e.reason}") from None
         except Exception as e:  # zstandard.ZstdError: a truncated or corrupt archive
             if type(e).__module__.startswith("zstandard"):
                 raise InputError(f"{f.path}: cannot decompress after line {lineno + 1}: {e}") from None
@@ -153,6 +160,8 @@ def _accept_json(
                 f"rename it or set input.{key}_field: {key}"
             )
     id_value = obj.pop(id_field, None)
+    if type(id_value) is float:  # orjson turns integers beyond 64 bits into floats: 2**64 and 2**64 + 1 collide
+        id_value = json.loads(raw.decode(line_encoding(f.encoding)).strip().lstrip("\ufeff")).get(id_field)
     doc_id = f"{prefix}-{lineno}" if id_value is None else _id_str(id_value)
     if text_field not in obj:
         acc.reject(doc_id, "missing_text", f"{where}: no field {text_field!r}", _head(raw, f.encoding))
@@ -194,17 +203,19 @@ def _utf8_error(line: bytes) -> UnicodeDecodeError | None:
 
 
 def _head(raw: bytes, encoding: str) -> str:
-    return raw[: REJECTED_TEXT_CHARS * 4].decode(encoding, errors="replace").rstrip("\r\n")[:REJECTED_TEXT_CHARS]
+    raw = raw[: REJECTED_TEXT_CHARS * 4]
+    return raw.decode(line_encoding(encoding), errors="replace").rstrip("\r\n")[:REJECTED_TEXT_CHARS]
 
 
 def _flush_jsonl(acc: _JsonlBatch, f: InputFile) -> tuple[pa.RecordBatch, pa.RecordBatch | None]:
     names: dict[str, None] = {}
     seen_shapes: set[tuple[str, ...]] = set()
-    for r in acc.rows:
+    for r, line in zip(acc.rows, acc.lines, strict=True):
         shape = tuple(r)
         if shape not in seen_shapes:
             seen_shapes.add(shape)
             names.update(dict.fromkeys(shape))
+            refuse_reserved(f"{f.path}:{line + 1}", shape)
     arrays = [pa.array(acc.ids, pa.string()), pa.array(acc.texts, pa.string())]
     fields = ["id", "text"]
     for name in names:
@@ -225,18 +236,15 @@ def _column(values: list[Any]) -> pa.Array:
     try:
         return pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        return pa.array(
-            [
-                v if v is None or type(v) is str else orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode()
-                for v in values
-            ],
-            pa.string(),
-        )
+        return json_text(values)
 
 
 def count_rows(f: InputFile) -> int:
     """Non-empty lines, counted without parsing (for `jingxuan plan`)."""
     rows, last = 0, b"\n"
+    if line_encoding(f.encoding) != f.encoding:  # UTF-16
+        with open_lines(f.path, f.compression, f.encoding) as lines:
+            return sum(1 for line in lines if line.strip())
     with open_bytes(f.path, f.compression) as fh:
         for chunk in iter(lambda: fh.read(1 << 22), b""):
             rows += chunk.count(b"\n") - chunk.count(b"\n\n")

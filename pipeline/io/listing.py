@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import xxhash
 
 from pipeline.io.columnar import check_columns
-from pipeline.io.decoding import sniff_compression, sniff_encoding
+from pipeline.io.decoding import check_compression, sniff_compression, sniff_encoding
 from pipeline.io.files import ARROW_EXTS, COMPRESSION_EXTS, JSONL_EXTS, PARQUET_EXTS, InputError, InputFile
 from pipeline.io.jsonl import check_jsonl_field
 from pipeline.io.remote import hidden, is_url, isfile, open_raw, pjoin, remote_errors, url_fs, url_glob_base, url_rel
@@ -229,6 +229,7 @@ def _input_file(
     encoding, compression = "utf-8", None
     if fmt == "jsonl":
         compression = sniff_compression(path)
+        check_compression(path, compression)
         encoding = sniff_encoding(path, compression, inp.encoding)
         check_jsonl_field(path, compression, encoding, inp.text_field)
     else:

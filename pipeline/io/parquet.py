@@ -20,9 +20,21 @@ def open_parquet(path: str) -> Iterator[pq.ParquetFile]:
         yield pq.ParquetFile(source)
 
 
-def batches(path: str, batch_size: int) -> Iterator[pa.RecordBatch]:
+def batches(path: str, batch_size: int, start: int = 0, stop: int | None = None) -> Iterator[pa.RecordBatch]:
+    """The file's rows, or those of row groups `start:stop` (a shard)."""
     with open_parquet(path) as pf:
-        yield from pf.iter_batches(batch_size=batch_size)
+        if start == 0 and stop is None:
+            yield from pf.iter_batches(batch_size=batch_size)
+        else:
+            groups = range(pf.metadata.num_row_groups)[start:stop]
+            yield from pf.iter_batches(batch_size=batch_size, row_groups=list(groups))
+
+
+def row_group_sizes(path: str) -> list[tuple[int, int]]:
+    """(rows, uncompressed bytes) of every row group, from the footer."""
+    with open_parquet(path) as pf:
+        meta = pf.metadata
+        return [(meta.row_group(i).num_rows, meta.row_group(i).total_byte_size) for i in range(meta.num_row_groups)]
 
 
 def schema(path: str) -> pa.Schema:

@@ -10,6 +10,7 @@ import pyarrow as pa
 from pipeline.io import arrow, jsonl, parquet
 from pipeline.io.columnar import columnar_batches, rebatch, split_columnar
 from pipeline.io.files import InputFile
+from pipeline.io.planning import InputShard, open_jsonl_range
 
 if TYPE_CHECKING:
     from pipeline.config import InputConfig
@@ -26,6 +27,22 @@ def read_input(
     for raw in rebatch(columnar_batches(f, batch_size), batch_size):
         yield split_columnar(raw, f, inp, row)
         row += raw.num_rows
+
+
+def read_input_shard(
+    shard: InputShard, inp: InputConfig, batch_size: int
+) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch | None]]:
+    """One shard's batches; ids and row numbers as if the file were read whole."""
+    f = shard.file
+    if shard.whole:
+        yield from read_input(f, inp, batch_size)
+    elif f.format == "jsonl":
+        yield from jsonl.read_jsonl(f, inp, batch_size, open_jsonl_range(shard), shard.row0)
+    else:
+        row = shard.row0
+        for raw in rebatch(columnar_batches(f, batch_size, shard.start, shard.stop), batch_size):
+            yield split_columnar(raw, f, inp, row)
+            row += raw.num_rows
 
 
 def estimate_rows(f: InputFile) -> int:

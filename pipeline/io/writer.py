@@ -115,12 +115,15 @@ def write_state(folder: str, names: list[str], fingerprint: str) -> None:
         json.dump(state, fh, indent=2, sort_keys=True)
 
 
-def write_dataset(shards: list[str], data_dir: str, max_shard_docs: int) -> dict[str, Any]:
+def write_dataset(
+    shards: list[str], data_dir: str, max_shard_docs: int, extra_files: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Final shards -> a folder `datasets.load_from_disk` opens, byte-identical for identical rows.
 
     Files are `data-0000i-of-0000N.arrow` (IPC stream, 1,000-row batches, the schema carrying the
     `huggingface` features metadata), `dataset_info.json` and `state.json` as `Dataset.save_to_disk` writes
-    them; `_fingerprint` hashes the data files instead of being random. Written to `data_dir.tmp`, then renamed.
+    them; `_fingerprint` hashes the data files instead of being random. `extra_files` (name -> text, e.g. the
+    dataset card README.md) go in beside them. Written to `data_dir.tmp`, then renamed.
     """
     schema, sizes = _plan(shards, max_shard_docs)
     features, out_schema = _hf_features(schema)  # sets the offline switches before `datasets` is imported
@@ -145,6 +148,9 @@ def write_dataset(shards: list[str], data_dir: str, max_shard_docs: int) -> dict
     info = asdict(DatasetInfo(features=features))
     with open(os.path.join(tmp, "dataset_info.json"), "w", encoding="utf-8") as fh:
         json.dump({k: info[k] for k in sorted(info)}, fh, indent=2)
+    for name, text in (extra_files or {}).items():
+        with open(os.path.join(tmp, name), "w", encoding="utf-8") as fh:
+            fh.write(text)
     publish_dir(tmp, data_dir)
     return {"files": [os.path.join(data_dir, n) for n in names], "rows": sum(sizes), "bytes": nbytes}
 

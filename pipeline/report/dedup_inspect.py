@@ -1,7 +1,7 @@
 """`dedup_inspect(run_dir)`: the largest near-duplicate clusters of a run and a sample of (kept, dropped) pairs
 with their estimated (MinHash) and true (shingle-set) Jaccard, so a user can judge the threshold.
 
-Reads what `minhash_dedup` leaves in its work dir (`work/<stage_key>/clusters.arrow`, `inspect.json`); texts come
+Reads what `minhash_dedup` leaves in its work dir (`inspect.json` and the cluster files it lists); texts come
 from the stage's output shards or the run's `data/`, the dropped ones from the rejected ledger, and those of
 documents kept by an earlier run from that run's directory (recorded in the index).
 """
@@ -84,7 +84,8 @@ def dedup_inspect(run_dir: str, top: int = 10, pairs: int = 20) -> str:
     out: list[str] = []
     for info_path in infos:
         info = read_json(info_path)
-        t = read_table(info["clusters"])
+        files = info["clusters"] if isinstance(info["clusters"], list) else [info["clusters"]]
+        t = pa.concat_tables([read_table(f) for f in files]) if files else pa.table({"id": pa.array([], pa.string())})
         stage_key = os.path.basename(os.path.dirname(info_path))
         out.append(f"== {stage_key}: threshold {info['threshold']}, {info['tokenizer']} {info['ngram']}-grams")
         if t.num_rows == 0:

@@ -13,6 +13,7 @@ from pipeline.report.sections_drops import section_examples, section_funnel, sec
 from pipeline.report.sections_eval import section_curriculum_eval
 from pipeline.report.sections_global import section_curriculum, section_dedup, section_synthetic
 from pipeline.report.sections_run import section_counters, section_manifest, section_overview, section_timing
+from pipeline.report.sections_sources import section_sources
 from stages.core.atomic import atomic_path
 
 REPORT_NAME = "report.html"
@@ -23,6 +24,7 @@ SECTIONS = (
     section_reasons,
     section_examples,
     section_signals,
+    section_sources,
     section_language,
     section_dedup,
     section_curriculum,

@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -33,13 +34,33 @@ def shard_rows(path: str) -> int:
 
 
 def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """Reorder, add missing columns as nulls and cast, so batches of one shard share a schema."""
+    """Reorder, add missing columns as nulls and cast, so batches of one shard share a schema. A column that
+    `unify` made a string because its types disagree (a struct in one batch, a list in the next) holds JSON
+    text for the values Arrow cannot cast, as the reader does for types that disagree within one batch."""
     arrays = []
     for f in schema:
         idx = batch.schema.get_field_index(f.name)
         col = batch.column(idx) if idx >= 0 else pa.nulls(batch.num_rows, f.type)
-        arrays.append(col if col.type == f.type else col.cast(f.type))
+        if col.type != f.type:
+            try:
+                col = col.cast(f.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                if not pa.types.is_string(f.type):
+                    raise
+                col = json_text(col.to_pylist())
+        arrays.append(col)
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def json_text(values: list[Any]) -> pa.Array:
+    """Strings stay as they are, anything else becomes compact JSON with sorted keys (deterministic)."""
+    return pa.array(
+        [
+            v if v is None or type(v) is str else orjson.dumps(v, option=orjson.OPT_SORT_KEYS, default=str).decode()
+            for v in values
+        ],
+        pa.string(),
+    )
 
 
 def unify(a: pa.Schema, b: pa.Schema) -> pa.Schema:

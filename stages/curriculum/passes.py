@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from stages.core.arrow import set_column
 from stages.core.shards import conform, read_shard, write_shard
+from stages.core.shuffle import gather
 from stages.curriculum import signals as sig
 from stages.curriculum.plan import load_plan
 from stages.curriculum.sampling import SAMPLE_SALT, bottom_k, id_hash, read_table
@@ -188,18 +189,6 @@ def pass2_scatter(item: ScatterItem) -> dict:
     return {"counts": counts, "file": path, "index": index}
 
 
-def _gather(pieces: list[tuple[str, list[int]]]) -> pa.Table:
-    """The listed record batches of scatter files (random access in IPC file format), as one table."""
-    tables = []
-    for path, batches in pieces:
-        with pa.memory_map(path) as src:
-            reader = pa.ipc.open_file(src)
-            tables.append(pa.Table.from_batches([reader.get_batch(i) for i in batches]))
-    if not tables:
-        return pa.table({})
-    return pa.concat_tables(tables, promote_options="permissive")
-
-
 def _phase_stats(table: pa.Table, phase: np.ndarray, report_column: str | None) -> dict[int, dict]:
     out = {}
     d = table.column("_difficulty").to_numpy()
@@ -226,7 +215,7 @@ def _write_output(table: pa.Table, path: str) -> str:
 
 def pass3_bucket(item: BucketItem) -> dict:
     """Sort one bucket by (key, id), assign phases from global ranks, then write or scatter again."""
-    t = _gather(item.pieces)
+    t = gather(item.pieces)
     t = t.take(pc.sort_indices(t, sort_keys=[("_key", "ascending"), ("id", "ascending")]))
     ranks = item.rank0 + np.arange(t.num_rows)
     phase = np.asarray(item.phase_ids, dtype=np.int32)[np.searchsorted(item.cuts, ranks, "right")]
@@ -269,7 +258,7 @@ def pass3_bucket(item: BucketItem) -> dict:
 
 def pass4_part(item: PartItem) -> dict:
     """One (phase, part): shuffle by seeded id hash, or sort by (key, id); write the output shard."""
-    t = _gather(item.pieces)
+    t = gather(item.pieces)
     if t.num_rows == 0:
         return {"files": [], "phases": {}}
     first = "_u" if item.settings.shuffle else "_key"

@@ -116,8 +116,10 @@ _PLANS: dict[str, dict] = {}  # one per worker process: pass 2 tasks of a run sh
 
 def load_plan(path: str) -> dict:
     key = f"{path}:{os.stat(path).st_mtime_ns}"
-    if key not in _PLANS:
-        _PLANS.clear()
+    plan = _PLANS.get(key)
+    if plan is None:  # threads may race here: each returns the plan it loaded, never a cleared entry
         with open(path, "rb") as f:
-            _PLANS[key] = pickle.load(f)
-    return _PLANS[key]
+            plan = pickle.load(f)
+        _PLANS.clear()
+        _PLANS[key] = plan
+    return plan

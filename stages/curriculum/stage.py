@@ -32,6 +32,7 @@ from pydantic import Field, field_validator, model_validator
 
 from stages.base import GlobalContext, GlobalResult, GlobalStage
 from stages.core.atomic import write_json
+from stages.core.partitions import usable_bytes
 from stages.core.shards import shard_schema
 from stages.core.stats import StageStats
 from stages.curriculum import signals as sig
@@ -51,7 +52,6 @@ from stages.curriculum.sampling import merge_samples
 from stages.curriculum.schedules import Schedule, UnknownScheduleError, get_schedule
 from stages.curriculum.scoring import columns, difficulty, key_and_stratum
 from stages.curriculum.settings import Needed, PhaseMix, PhaseRule, Settings
-from stages.curriculum.summary import spearman_matrix as spearman_matrix  # re-exported: bench/ imports it here
 from stages.curriculum.summary import summarise
 
 DEFAULT_SIGNALS = {"length": 1.0, "rarity": 1.0, "sentence_length": 1.0, "entropy": 0.5, "quality": 0.0}
@@ -98,7 +98,9 @@ class Curriculum(GlobalStage):
     )
     quality_last_share: float = Field(0.1, gt=0, lt=1, description="share held back by quality_last")
     shuffle_within_phase: bool | None = Field(None, description="default: True for `phases`, else sorted")
-    bucket_docs: int | None = Field(None, ge=1, description="documents per bucket; default from the memory budget")
+    bucket_docs: int | None = Field(
+        None, ge=1, description="documents per bucket (default: from memory_budget_mb / execution.memory_budget_mb)"
+    )
     sample_size: int = Field(100_000, ge=100, description="documents in the quantile/normalisation sample")
     fold_script: bool = Field(True, description="fold Traditional to Simplified before scoring rarity")
     report_column: str | None = Field("_source", description="column whose values are counted per phase")
@@ -251,7 +253,7 @@ class Curriculum(GlobalStage):
         strata = self.strata(schedule)
 
         bytes_per_doc = (sum(r["bytes"] for r in first) / max(n_docs, 1)) + BYTES_OVERHEAD
-        cap = self.bucket_docs or max(100, int(ctx.memory_budget_mb * 2**20 * MEMORY_SHARE / bytes_per_doc))
+        cap = self.bucket_docs or max(100, int(usable_bytes(self.budget_mb(ctx)) * MEMORY_SHARE / bytes_per_doc))
         bounds = bucket_bounds(key, stratum, len(strata), n_docs, len(sample), cap)
         offsets = np.cumsum([0] + [len(b) + 1 for b in bounds]).tolist()
         plan = dict(

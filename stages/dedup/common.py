@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -17,6 +18,18 @@ from stages.core.shards import ShardWriter, read_shard, shard_schema, write_parq
 from stages.core.stats import StageStats
 
 Keep = Literal["first", "longest", "best_quality"]
+
+
+@dataclass(frozen=True)
+class ShardRewrite:
+    """The last pass of a dedup stage, for one shard: the shard, its output and ledger files, and its rows."""
+
+    shard: str
+    out: str
+    rejected: str
+    stage: str
+    keep_text: bool
+    rows: int
 
 
 def write_table(path: str, table: pa.Table | pa.RecordBatch) -> None:

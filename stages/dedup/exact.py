@@ -18,8 +18,9 @@ Incremental (`stages.dedup.index` frame): each run adds one segment of `bucket-N
 `id`, `run`; sorted by key) holding the keys its kept documents brought in, partitioned by `hi % buckets` with the
 run's bucket count (recorded in the segment's `meta.json`). A later run's bucket b reads only the partitions p of
 each segment with p = b modulo gcd(both bucket counts) — one partition when the counts are equal or one divides
-the other (the default counts are powers of two). Memory per bucket process: ~40 bytes per document of this run in
-the bucket plus ~40 bytes per index entry of the bucket (plus ids), so ~100 MB per million with sorting.
+the other (the default counts are powers of two). Memory per bucket process: ~200 bytes per document or index entry
+of the bucket with sorting and ids, and the bucket count is chosen from that and the memory budget
+(`stages.core.partitions`), so a bucket task stays within the budget at any corpus size; pass 1 and 3 hold one shard.
 """
 
 from __future__ import annotations
@@ -38,13 +39,24 @@ from pydantic import Field
 
 from stages.base import GlobalContext, GlobalResult, GlobalStage
 from stages.chinese import fold
+from stages.core.partitions import partitions
 from stages.core.shards import read_shard, shard_rows
 from stages.core.stats import StageStats
-from stages.dedup.common import Keep, doc_columns, quality_array, rank_order, read_table, rewrite_shard, write_table
+from stages.dedup.common import (
+    Keep,
+    ShardRewrite,
+    doc_columns,
+    quality_array,
+    rank_order,
+    read_table,
+    rewrite_shard,
+    write_table,
+)
 from stages.dedup.index import DedupIndex
 
 REASON = "exact_duplicate"
-_ROWS_PER_BUCKET = 1_000_000  # ~40 bytes each in pass 2: ~100 MB per bucket process with sorting
+BYTES_PER_ROW = 200  # pass 2, per row of the bucket: 5 numeric columns, id, sort keys and orders (bench/scale.py)
+MIN_BUCKETS = 4
 # What makes two runs' keys comparable: bump KEY_DEFINITION when `fold` or the key hash changes.
 KEY_DEFINITION = "fold-1/xxh3_128-utf8"
 PARAM_KEYS = ("stage", "key_definition")
@@ -72,14 +84,8 @@ class BucketItem:
 
 
 @dataclass(frozen=True)
-class RewriteItem:
-    shard: str
-    out: str
-    rejected: str
-    stage: str
+class RewriteItem(ShardRewrite):
     drop_files: list[str]
-    keep_text: bool
-    rows: int
     chars: int
 
 
@@ -108,13 +114,14 @@ def _key_pass(item: KeyItem) -> dict:
     table = pa.concat_tables(parts) if parts else None
     chars = int(pc.sum(table.column("length")).as_py() or 0) if table is not None else 0
     written = []
-    for b in range(item.buckets):
-        path = os.path.join(item.dir, f"s{item.no:05d}-b{b:04d}.arrow")
-        if table is None:
-            continue
-        part = table.filter(pa.array(table.column("hi").to_numpy() % np.uint64(item.buckets) == b))
-        if part.num_rows:
-            write_table(path, part)
+    if table is not None and table.num_rows:
+        bucket = (table.column("hi").to_numpy() % np.uint64(item.buckets)).astype(np.int64)
+        order = np.argsort(bucket, kind="stable")  # one sort, not one filter per bucket: rows keep their order
+        table, bucket = table.take(pa.array(order)), bucket[order]
+        edges = np.flatnonzero(np.diff(bucket)) + 1
+        for lo, hi in zip(np.r_[0, edges].tolist(), np.r_[edges, len(bucket)].tolist(), strict=True):
+            b = int(bucket[lo])
+            write_table(os.path.join(item.dir, f"s{item.no:05d}-b{b:04d}.arrow"), table.slice(lo, hi - lo))
             written.append(b)
     return {"rows": row, "chars": chars, "has_quality": has_quality, "buckets": written}
 
@@ -214,8 +221,8 @@ class ExactDedup(GlobalStage):
     buckets: int | None = Field(
         None,
         ge=1,
-        description="key partitions of pass 2 (default: one per million documents incl. the index, at least 4, "
-        "rounded up to a power of two)",
+        description="key partitions of pass 2 (default: from the documents incl. the index and the memory budget, "
+        "at least 4, a power of two)",
     )
     index_dir: str | None = Field(None, description="persistent index folder (default: the run's index/)")
     incremental: bool = Field(True, description="match against the index of earlier runs and add this run's keys")
@@ -231,7 +238,7 @@ class ExactDedup(GlobalStage):
         segments = index.segments(exclude=run_key) if index is not None else []
         n_index = sum(sum(m["parts"]) for _, m in segments)
         n_docs = sum(shard_rows(s) for s in shards)
-        buckets = self.buckets or 1 << (max(4, math.ceil((n_docs + n_index) / _ROWS_PER_BUCKET)) - 1).bit_length()
+        buckets = self.buckets or partitions(n_docs + n_index, BYTES_PER_ROW, self.budget_mb(ctx), MIN_BUCKETS)
         seg_dir = index.new_segment_dir(ctx.stage_key) if index is not None else None
         run_name = os.path.basename(os.path.normpath(ctx.run_dir))
         p1 = os.path.join(ctx.work_dir, "exact", "keys")

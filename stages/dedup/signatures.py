@@ -1,14 +1,14 @@
 """MinHash signatures, vectorised with numpy, in datasketch 2.0's `affine32` scheme.
 
 A shingle is a character n-gram of the script-folded text (or a jieba word n-gram). Its 32-bit hash comes from a
-polynomial rolling hash over the code points (mod 2^64, then a 64-bit finaliser), computed for a whole batch in
-`ngram` vector operations. Permutations follow datasketch exactly: the input hash is pre-mixed with the 32-bit
-MurmurHash3 finaliser and permuted by `a * h + b mod 2^32` (odd `a`), with `a, b` drawn from
+polynomial rolling hash over the code points (`stages.ngram_hash`, mod 2^64, then a 64-bit finaliser), computed
+for a whole batch in a few vector operations. Permutations follow datasketch exactly: the input hash is pre-mixed
+with the 32-bit MurmurHash3 finaliser and permuted by `a * h + b mod 2^32` (odd `a`), with `a, b` drawn from
 `np.random.RandomState(seed)` as `datasketch.MinHash(num_perm, seed)` draws them. So a signature here equals
 `MinHash(num_perm=..., seed=..., hashfunc=lambda h: h)` updated with `shingle_hashes(...)` (tested).
 
 Documents are processed in groups of ~16k characters: the group's shingle hashes, then one (num_perm, shingles)
-product `a * h + b` in a reused per-process buffer, reduced per document with `np.minimum.reduceat` along the
+product `a * h + b` in a reused per-thread buffer, reduced per document with `np.minimum.reduceat` along the
 shingle axis (the per-document `min(axis=1)` layout; reducing along axis 0 is ~8x slower). Small arrays stay in
 cache and fresh temporaries are not page-faulted in: ~1.7x faster than whole-batch arrays with a Python loop
 over documents. Long documents are cut into column blocks, so memory is bounded whatever the length.
@@ -17,13 +17,14 @@ over documents. Long documents are cut into column blocks, so memory is bounded 
 from __future__ import annotations
 
 import itertools
-from functools import cache
+import threading
 
 import numpy as np
 
+from stages.ngram_hash import RollingHash
+
 HASH_SCHEME = "datasketch-affine32/fmix32;shingle=poly64-fmix64-hi32"
 EMPTY = np.uint32(0xFFFFFFFF)
-_POLY = np.uint64(0x100000001B3)  # odd multiplier of the rolling hash
 _CHUNK = 16384  # shingle columns per permutation block (8 MB at 128 permutations); longer documents are cut
 _GROUP = 1 << 14  # characters hashed and reduced together
 
@@ -53,16 +54,6 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def _poly(values: np.ndarray, n: int) -> np.ndarray:
-    """Rolling polynomial hash of every window of `n` consecutive values (uint64, wrapping)."""
-    m = len(values) - n + 1
-    h = values[:m].copy()
-    for j in range(1, n):
-        h *= _POLY
-        h += values[j : j + m]
-    return h
-
-
 def _windows(values: np.ndarray, lengths: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Hashes of the n-windows inside each document of a concatenated value array; a non-empty document
     shorter than n gives one shingle (all its values). Returns (uint32 hashes, per-document counts)."""
@@ -83,7 +74,7 @@ def _windows(values: np.ndarray, lengths: np.ndarray, n: int) -> tuple[np.ndarra
                 - np.repeat(np.cumsum(lengths[short_docs]) - lengths[short_docs], lengths[short_docs])
             )
             valid[inside[inside < len(valid)]] = False
-        full = _fmix64_hi32(_poly(values, n)[valid])
+        full = _fmix64_hi32(RollingHash(values).windows(n)[valid])
     else:
         full = np.zeros(0, np.uint32)
     short = np.flatnonzero((lengths > 0) & (lengths < n))
@@ -95,7 +86,7 @@ def _windows(values: np.ndarray, lengths: np.ndarray, n: int) -> tuple[np.ndarra
     mask[slot] = False
     out[mask] = full
     starts = ends - lengths
-    out[slot] = [_fmix64_hi32(_poly(values[starts[d] : ends[d]], int(lengths[d])))[0] for d in short]
+    out[slot] = [_fmix64_hi32(RollingHash(values[starts[d] : ends[d]]).windows(int(lengths[d])))[0] for d in short]
     return out, counts
 
 
@@ -119,10 +110,16 @@ def word_shingle_hashes(texts: list[str], n: int) -> tuple[np.ndarray, np.ndarra
     return _windows(flat, lengths, n)
 
 
-@cache
+_SCRATCH = threading.local()
+
+
 def _buffer(num_perm: int) -> np.ndarray:
-    """The product buffer, one per process: a fresh 16 MB array per block would be page-faulted in each time."""
-    return np.empty((num_perm, 2 * _CHUNK), np.uint32)
+    """The product buffer, one per thread (a fresh 16 MB array per block would be page-faulted in each time;
+    one per process was overwritten by another thread's block mid-reduction under `task_runner: thread`)."""
+    buffers = _SCRATCH.__dict__.setdefault("buffers", {})
+    if num_perm not in buffers:
+        buffers[num_perm] = np.empty((num_perm, 2 * _CHUNK), np.uint32)
+    return buffers[num_perm]
 
 
 def _segment_min(mixed: np.ndarray, starts: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -1,8 +1,9 @@
-"""Connected components over an edge list, vectorised (hook-and-compress union-find in numpy).
+"""Connected components of an edge list in one process, vectorised (hook-and-compress union-find in numpy).
 
 Every root is the smallest node of its component, so with node keys in input order the root is the first-seen
 document. Work and memory are proportional to the edges, not to the corpus: nodes are compacted to those that
-appear in an edge.
+appear in an edge. `minhash_dedup` uses it when its links fit one task's memory budget; above that, the
+partitioned rounds of `stages.dedup.stars` give the same (node, root).
 """
 
 from __future__ import annotations
@@ -36,32 +37,3 @@ def components(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         np.minimum.at(parent, hi, lo)  # hook the larger root under the smaller one
         parent = _compress(parent)
     return nodes, nodes[parent]
-
-
-class UnionFind:
-    """Accumulates edge batches (e.g. one band at a time) and resolves components at the end. Duplicate edges
-    are collapsed between batches, so memory stays near the number of distinct edges."""
-
-    def __init__(self) -> None:
-        self._u: list[np.ndarray] = []
-        self._v: list[np.ndarray] = []
-        self._n = 0
-
-    def add(self, u: np.ndarray, v: np.ndarray) -> None:
-        self._u.append(np.asarray(u, np.int64))
-        self._v.append(np.asarray(v, np.int64))
-        self._n += len(u)
-        if len(self._u) > 1 and self._n > 1_000_000:
-            self._collapse()
-
-    def _collapse(self) -> None:
-        # Replace the edges so far by a star per component: same components, at most one edge per node.
-        nodes, roots = components(np.concatenate(self._u), np.concatenate(self._v))
-        keep = nodes != roots
-        self._u, self._v = [roots[keep]], [nodes[keep]]
-        self._n = int(keep.sum())
-
-    def components(self) -> tuple[np.ndarray, np.ndarray]:
-        if not self._u:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        return components(np.concatenate(self._u), np.concatenate(self._v))

@@ -52,3 +52,23 @@ def split_lines(texts: pa.Array, pattern: str = "\n", regex: bool = False) -> tu
 
 def per_doc(parent: np.ndarray, n_docs: int, weights: np.ndarray | None = None) -> np.ndarray:
     return np.bincount(parent, weights=weights, minlength=n_docs)[:n_docs]
+
+
+def split_units(texts: pa.Array, long_line_chars: int | None, cut: str) -> tuple[pa.Array, np.ndarray]:
+    """Lines, with every line longer than `long_line_chars` cut after each match of `cut` (its sentence
+    ends): a document that is one long line is judged by its sentences, not as one "line"."""
+    lines, parent = split_lines(texts)
+    if long_line_chars is None or not len(lines):
+        return lines, parent
+    long = pc.greater(pc.utf8_length(lines), long_line_chars).to_numpy(zero_copy_only=False)
+    if not long.any():
+        return lines, parent
+    marked = pc.replace_substring_regex(lines.filter(pa.array(long)), cut, "\\0\n")
+    pieces = pc.split_pattern(marked, "\n")
+    piece_parent = parent[long][pc.list_parent_indices(pieces).to_numpy()]
+    flat = pc.utf8_trim_whitespace(pc.list_flatten(pieces))
+    nonempty = pc.greater(pc.utf8_length(flat), 0)
+    units = pa.concat_arrays([lines.filter(pa.array(~long)), flat.filter(nonempty)])
+    unit_parent = np.concatenate([parent[~long], piece_parent[nonempty.to_numpy(zero_copy_only=False)]])
+    order = np.argsort(unit_parent, kind="stable")
+    return units.take(pa.array(order)), unit_parent[order]

@@ -8,7 +8,8 @@ import numpy as np
 import pyarrow as pa
 
 from stages.base import Filter
-from stages.quality._codepoints import SPACE, codepoints, safe_ratio
+from stages.charclass import SPACE
+from stages.quality._codepoints import codepoints, safe_ratio
 from stages.quality._rules import below, first_reason, per_doc, signal, with_signals
 
 

@@ -26,10 +26,11 @@ import xxhash
 from pydantic import Field
 
 from stages.base import Filter
+from stages.charclass import DIGIT, SPACE
 from stages.chinese import string_array
 from stages.core.atomic import atomic_path
-from stages.quality._codepoints import DIGIT, SPACE, codepoints
-from stages.quality._ngrams import iter_ngram_hashes, mix
+from stages.ngram_hash import doc_ngram_hashes, mix
+from stages.quality._codepoints import codepoints
 from stages.quality._rules import below, first_reason, signal, with_signals
 
 FORMAT = "jingxuan-quality-linear/1"
@@ -59,7 +60,7 @@ def ngram_features(
     remaining = lengths[doc] - (np.arange(len(chars), dtype=np.int64) - starts[doc])
     keys = []
     mask = np.uint64(buckets - 1)
-    for _, idx, hashes in iter_ngram_hashes(chars, remaining, list(range(ngram[0], ngram[1] + 1))):
+    for _, idx, hashes in doc_ngram_hashes(chars, remaining, list(range(ngram[0], ngram[1] + 1))):
         keys.append((doc[idx].astype(np.uint64) << np.uint64(32)) | (mix(hashes) & mask))
     allkeys = np.concatenate(keys) if keys else np.zeros(0, np.uint64)
     uniq, counts = np.unique(allkeys, return_counts=True)

@@ -8,7 +8,8 @@ import pyarrow as pa
 from pydantic import Field
 
 from stages.base import Filter
-from stages.quality._codepoints import HAN, codepoints, safe_ratio
+from stages.charclass import HAN
+from stages.quality._codepoints import codepoints, safe_ratio
 from stages.quality._rules import below, first_reason, signal, with_signals
 
 

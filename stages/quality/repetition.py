@@ -17,8 +17,9 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from stages.base import Filter
-from stages.quality._codepoints import SPACE, codepoints, safe_ratio
-from stages.quality._ngrams import iter_ngram_hashes, mix
+from stages.charclass import SPACE
+from stages.ngram_hash import doc_ngram_hashes, mix
+from stages.quality._codepoints import codepoints, safe_ratio
 from stages.quality._rules import above, first_reason, per_doc, signal, split_lines, with_signals
 
 _HASH_BITS = 40  # n-gram hash bits kept beside the document index in one uint64 sort key
@@ -75,7 +76,7 @@ def char_ngram_signals(
     # An n-gram can only repeat where its (n-1)-gram prefix repeats, so each n sorts only the positions
     # that were in a repeated group at n-1: one full sort (the smallest n), then ever smaller ones.
     candidate = np.ones(len(c), dtype=bool)
-    for n, idx, hashes in iter_ngram_hashes(c, remaining, range(min(wanted), max(wanted) + 1)):
+    for n, idx, hashes in doc_ngram_hashes(c, remaining, range(min(wanted), max(wanted) + 1)):
         sel = candidate[idx]
         idx = idx[sel]
         key = (doc[idx].astype(np.uint64) << np.uint64(_HASH_BITS)) | (mix(hashes[sel]) & mask40)

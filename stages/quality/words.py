@@ -12,7 +12,8 @@ import pyarrow as pa
 from pydantic import Field
 
 from stages.base import Filter
-from stages.quality._codepoints import DIGIT, HAN, LETTER, char_classes, safe_ratio
+from stages.charclass import DIGIT, HAN, LETTER, char_classes
+from stages.quality._codepoints import safe_ratio
 from stages.quality._rules import above, below, first_reason, signal, with_signals
 
 RESOURCES = Path(__file__).parent / "resources"

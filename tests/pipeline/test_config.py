@@ -53,7 +53,9 @@ def test_unknown_top_level_and_nested_keys_list_allowed_keys():
         validate_config(_raw(execution={"wrokers": 2}))
     with pytest.raises(ConfigError, match=r"outptu: unknown key"):
         validate_config(_raw(outptu={}))
-    with pytest.raises(ConfigError, match=r"input.encoding: Input should be 'utf-8', 'gb18030' or 'auto'"):
+    with pytest.raises(
+        ConfigError, match=r"input.encoding: Input should be 'utf-8', 'gb18030', 'big5', 'utf-16' or 'auto'"
+    ):
         validate_config(_raw(input={"paths": ["x"], "encoding": "latin1"}))
     with pytest.raises(ConfigError, match=r"output: required key is missing"):
         validate_config({"input": {"paths": ["x"]}, "stages": ["config_probe_filter"]})
@@ -68,6 +70,20 @@ def test_load_config_resolves_paths_against_the_config_folder(tmp_path: Path):
     assert cfg.resolve(cfg.input.paths[0]) == str(tmp_path / "data" / "*.jsonl")
     assert cfg.run_dir == str(tmp_path / "out")
     assert cfg.execution.workers == 1
+
+
+def test_input_and_output_shorthands(tmp_path: Path):
+    path = tmp_path / "run.yaml"
+    path.write_text("input: data/*.jsonl\noutput: out\nstages: [config_probe_filter]\n")
+    cfg = load_config(str(path))
+    assert cfg.input.paths == ["data/*.jsonl"] and cfg.run_dir == str(tmp_path / "out")
+    cfg = load_config(str(path), {"output.dir": str(tmp_path / "elsewhere"), "input.encoding": "auto"})
+    assert cfg.run_dir == str(tmp_path / "elsewhere") and cfg.input.encoding == "auto"
+    listed = validate_config({**_raw(), "input": ["a.jsonl", "b.jsonl"], "output": "o"})
+    assert listed.input.paths == ["a.jsonl", "b.jsonl"] and listed.output.dir == "o"
+    path.write_text("input: data/*.jsonl\noutput: out\nexecution: 4\nstages: [config_probe_filter]\n")
+    with pytest.raises(ConfigError, match=r"execution must be a mapping to set execution.workers"):
+        load_config(str(path), {"execution.workers": 1})
 
 
 def test_bad_yaml_and_missing_file_are_one_line_errors(tmp_path: Path):
@@ -113,3 +129,15 @@ def test_path_parameters_of_stages_resolve_against_the_config_folder(tmp_path: P
     assert params["model"] == str(tmp_path / "models" / "q.npz")
     assert list(params["extra_files"]) == [str(tmp_path / "a.txt"), "/abs/b.txt"]
     assert params["threshold"] == "x"
+
+
+def test_memory_budget_validated_and_overridden_per_stage():
+    with pytest.raises(ConfigError, match=r"execution.memory_budget_mb: Input should be greater than or equal to 256"):
+        validate_config(_raw(execution={"memory_budget_mb": 100}))
+    cfg = validate_config(
+        _raw(execution={"memory_budget_mb": 512}, stages=[{"exact_dedup": {"memory_budget_mb": 300}}])
+    )
+    assert cfg.execution.memory_budget_mb == 512
+    assert cfg.stages[0].build().memory_budget_mb == 300
+    with pytest.raises(ConfigError, match=r"stages\[0\].exact_dedup.memory_budget_mb: Input should be greater than 0"):
+        validate_config(_raw(stages=[{"exact_dedup": {"memory_budget_mb": 0}}]))

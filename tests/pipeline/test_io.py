@@ -317,7 +317,8 @@ def test_neither_utf8_nor_gb18030(tmp_path: Path) -> None:
     path = tmp_path / "bin.jsonl"
     path.write_bytes(b'{"text": "abc\x80\xff\xff"}\n')
     with pytest.raises(
-        InputError, match=r"bin\.jsonl: neither UTF-8 nor GB18030 \(first invalid UTF-8 byte at offset 13\)"
+        InputError,
+        match=r"bin\.jsonl: neither UTF-8 nor GB18030, Big5 or UTF-16 \(first invalid UTF-8 byte at offset 13;",
     ):
         list_files(make_cfg(str(path), tmp_path, encoding="auto"))
 
@@ -387,11 +388,44 @@ def test_mixed_field_types_become_json_text(tmp_path: Path) -> None:
     assert docs.column("meta").to_pylist() == ["1", '{"k":[1]}']
 
 
-def test_input_column_named_like_ours_is_replaced_not_duplicated(tmp_path: Path) -> None:
+def test_input_columns_named_like_ours_are_refused_naming_file_line_and_column(tmp_path: Path) -> None:
+    """`_phase` in the input used to crash the curriculum and the report after data/ was complete, and an input
+    `_source` was silently overwritten: every `_` name is refused before anything is written."""
     path = write_lines(tmp_path / "x.jsonl", ['{"text": "a", "_source": "crawl"}'])
-    docs, _, _ = read_all(make_cfg(str(path), tmp_path))
-    assert docs.column_names == ["id", "text", "_source"]
-    assert docs.column("_source").to_pylist() == ["real"]
+    with pytest.raises(InputError, match=r"x\.jsonl:1: input column '_source': names starting with '_' are reserved"):
+        list_files(make_cfg(str(path), tmp_path))
+    # a field that first appears after the lines sniffed at listing is refused when its batch is read
+    lines = [f'{{"text": "t{i}"}}' for i in range(300)] + ['{"text": "z", "_phase": 2}']
+    late = write_lines(tmp_path / "late.jsonl", lines)
+    cfg = make_cfg(str(late), tmp_path, batch_size=50)
+    with pytest.raises(InputError, match=r"late\.jsonl:301: input column '_phase'"):
+        read_all(cfg)
+    table = pa.table({"text": ["a"], "_phase": [1], "_quality": [0.5]})
+    pq.write_table(table, tmp_path / "x.parquet")
+    with pytest.raises(InputError, match=r"x\.parquet: input columns '_phase', '_quality': names starting with '_'"):
+        list_files(make_cfg(str(tmp_path / "x.parquet"), tmp_path))
+
+
+def test_field_whose_type_changes_between_batches_becomes_json_text(tmp_path: Path) -> None:
+    """A struct in one batch and a list in the next (PHP writes an empty object as `[]`) crashed the shard writer
+    in `conform`; the column becomes JSON text, as for types that disagree inside one batch."""
+    rows = [{"text": f"t{i}", "meta": {"k": i} if i < 4 else [i, "x"]} for i in range(8)]
+    path = write_lines(tmp_path / "x.jsonl", [json.dumps(r) for r in rows])
+    cfg = make_cfg(str(path), tmp_path, batch_size=3)
+    shard = str(tmp_path / "shard.arrow")
+    write_shard(shard, (d for f in list_files(cfg) for d, _ in read_file(f, cfg)))
+    out = write_dataset([shard], str(tmp_path / "data"), 100)
+    import datasets
+
+    ds = datasets.load_from_disk(str(tmp_path / "data"))
+    assert out["rows"] == 8
+    assert ds["meta"] == ['{"k":0}', '{"k":1}', '{"k":2}', '{"k":3}', '[4,"x"]', '[5,"x"]', '[6,"x"]', '[7,"x"]']
+    # the same across shards: one shard's struct column meets another's list column when data/ is written
+    a, b = str(tmp_path / "a.arrow"), str(tmp_path / "b.arrow")
+    write_shard(a, [pa.record_batch({"id": ["1"], "text": ["x"], "meta": [{"k": 1}]})])
+    write_shard(b, [pa.record_batch({"id": ["2"], "text": ["y"], "meta": [[1, 2]]})])
+    write_dataset([a, b], str(tmp_path / "data2"), 100)
+    assert datasets.load_from_disk(str(tmp_path / "data2"))["meta"] == ['{"k":1}', "[1,2]"]
 
 
 def test_fields_present_only_in_later_rows_are_kept(tmp_path: Path) -> None:
@@ -774,3 +808,93 @@ def test_a_wrong_text_field_is_refused_naming_the_fields_found(tmp_path: Path):
     ):
         list_files(make_cfg([str(path)], tmp_path))
     assert [f.source for f in list_files(make_cfg([str(path)], tmp_path, text_field="body"))] == ["posts.jsonl"]
+
+
+# -- encodings, ids, archives and dictionary columns that used to be damaged silently -------------------------
+
+
+def _sample_texts(name: str, n: int = 8) -> list[str]:
+    with open(Path(__file__).resolve().parents[2] / "sample_data" / name, encoding="utf-8") as f:
+        return [json.loads(line)["text"] for line in f][:n]
+
+
+@pytest.mark.parametrize(
+    ("codec", "looks_like", "setting"),
+    [
+        ("big5", "Big5", "big5"),
+        ("utf-16", "UTF-16", "utf-16"),
+        ("utf-16-le", "UTF-16LE", "utf-16"),
+        ("utf-16-be", "UTF-16BE", "utf-16"),
+    ],
+)
+def test_big5_and_utf16_refused_by_name_or_decoded_with_auto(tmp_path: Path, codec: str, looks_like: str, setting: str):
+    """A Big5 file used to be decoded as GB18030 into mojibake without a word, and UTF-16 was unreadable."""
+    texts = [t for t in _sample_texts("traditional.jsonl", 100) if _encodable(t, "big5")]  # 爲 is not Big5
+    assert len(texts) >= 8
+    lines = "".join(json.dumps({"id": str(i), "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(texts))
+    path = tmp_path / f"{codec}.jsonl"
+    path.write_bytes(lines.encode(codec))
+    refused = rf"{codec}\.jsonl: not UTF-8 \(looks like {looks_like}\); set input\.encoding: auto or {setting} "
+    with pytest.raises(InputError, match=refused):
+        list_files(make_cfg(str(path), tmp_path))
+    for encoding in ("auto", setting):
+        docs, rej, _ = read_all(make_cfg(str(path), tmp_path, encoding=encoding))
+        assert docs.column("text").to_pylist() == texts and rej.num_rows == 0
+    assert list_files(make_cfg(str(path), tmp_path, encoding="auto"))[0].encoding == codec.replace("big5", "big5hkscs")
+
+
+def _encodable(text: str, codec: str) -> bool:
+    try:
+        text.encode(codec)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def test_gbk_file_with_big5_configured_is_refused_naming_gbk(tmp_path: Path) -> None:
+    path = tmp_path / "gbk.jsonl"
+    texts = _sample_texts("encyclopedia.jsonl", 4)
+    path.write_bytes("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts).encode("gbk"))
+    with pytest.raises(InputError, match=r"input\.encoding is big5, but the file is not \(looks like GBK/GB18030\)"):
+        list_files(make_cfg(str(path), tmp_path, encoding="big5"))
+
+
+def test_integer_ids_beyond_64_bits_stay_exact(tmp_path: Path) -> None:
+    """orjson reads integers beyond 64 bits as floats: 2**64 and 2**64 + 1 used to become one id."""
+    ids = [2**64, 2**64 + 1, -(2**63) - 1, 123456789012345678901234567890, 2**63 - 1]
+    path = write_lines(tmp_path / "big.jsonl", [f'{{"id": {i}, "text": "文档{n}"}}' for n, i in enumerate(ids)])
+    docs, _, _ = read_all(make_cfg(str(path), tmp_path))
+    assert docs.column("id").to_pylist() == [str(i) for i in ids]
+
+
+def test_corrupt_zst_is_reported_as_corrupt(tmp_path: Path) -> None:
+    """A `.zst` whose header is gone used to be read as plain text (one malformed line, no word of corruption)."""
+    data = b"".join(b'{"text": "%d"}\n' % i for i in range(1000))
+    whole = bytearray(zstandard.ZstdCompressor().compress(data))
+    whole[:4] = b"\x00\x00\x00\x00"
+    (tmp_path / "bad.jsonl.zst").write_bytes(bytes(whole))
+    with pytest.raises(InputError, match=r"bad\.jsonl\.zst: named \.zst but not zstd data \(starts with 00 00 00 00\)"):
+        list_files(make_cfg("bad.jsonl.zst", tmp_path))
+    (tmp_path / "bad.jsonl.gz").write_bytes(data)
+    with pytest.raises(InputError, match=r"bad\.jsonl\.gz: named \.gz but not gzip data"):
+        list_files(make_cfg("bad.jsonl.gz", tmp_path))
+
+
+def test_dictionary_encoded_parquet_columns_are_decoded(tmp_path: Path) -> None:
+    """A dictionary-encoded text column used to be refused as `dictionary<values=string ...>, not a string`."""
+    table = pa.table(
+        {
+            "text": pa.array(["第一篇", "第二篇", "第一篇"]).dictionary_encode(),
+            "site": pa.array(["a", "b", "a"]).dictionary_encode(),
+        }
+    )
+    pq.write_table(table, tmp_path / "dict.parquet")
+    docs, rej, _ = read_all(make_cfg(str(tmp_path / "dict.parquet"), tmp_path))
+    assert docs.column("text").to_pylist() == ["第一篇", "第二篇", "第一篇"] and rej.num_rows == 0
+    assert docs.schema.field("site").type == pa.string()
+    shard = str(tmp_path / "s.arrow")
+    write_shard(shard, docs.to_batches())
+    write_dataset([shard], str(tmp_path / "data"), 100)
+    import datasets
+
+    assert datasets.load_from_disk(str(tmp_path / "data"))["site"] == ["a", "b", "a"]

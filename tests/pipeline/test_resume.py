@@ -23,7 +23,7 @@ stages:
   - exact_dedup: {{}}
   - minhash_dedup: {{threshold: 0.7}}
   - length_filter: {{min_chars: 20}}
-  {extra}
+  - curriculum: {{schedule: phases, phases: 3}}
 execution: {{engine: local, workers: 2, batch_size: 16}}
 """
 
@@ -43,9 +43,9 @@ def _run(config: Path, kill_at: str | None = None) -> subprocess.CompletedProces
     )
 
 
-def _write(tmp: Path, name: str, repo: Path, extra: str) -> Path:
+def _write(tmp: Path, name: str, repo: Path) -> Path:
     path = tmp / f"{name}.yaml"
-    path.write_text(CONFIG.format(repo=repo, out=tmp / name, extra=extra), encoding="utf-8")
+    path.write_text(CONFIG.format(repo=repo, out=tmp / name), encoding="utf-8")
     return path
 
 
@@ -55,19 +55,8 @@ def _outputs(run_dir: Path) -> tuple[dict[str, bytes], list[tuple]]:
     return data, sorted((r["id"], r["stage"], r["reason"], r["detail"]) for r in ledger)
 
 
-def _extra_stages(repo: Path) -> str:
-    from stages.base import STAGES
-
-    stages = STAGES.available()
-    extra = []
-    if "curriculum" in stages:
-        extra.append("- curriculum: {schedule: phases, phases: 3}")
-    return "\n  ".join(extra)
-
-
 def test_killed_runs_resume_to_identical_output(tmp_path: Path, repo_dir: Path):
-    extra = _extra_stages(repo_dir)
-    baseline = _write(tmp_path, "baseline", repo_dir, extra)
+    baseline = _write(tmp_path, "baseline", repo_dir)
     done = _run(baseline)
     assert done.returncode == 0, done.stderr
     expected = _outputs(tmp_path / "baseline")
@@ -77,13 +66,12 @@ def test_killed_runs_resume_to_identical_output(tmp_path: Path, repo_dir: Path):
         "global:minhash_dedup:2",  # inside MinHash: after signatures, during banding
         "global-done:minhash_dedup",  # dedup finished, its completion marker not yet written
         "shard-write:3:0",  # the per-shard stage after dedup
+        "global:curriculum:1",  # during ordering
         "finalize",  # every stage done, data/ not yet written
     ]
-    if "curriculum" in extra:
-        points.append("global:curriculum:1")  # during ordering
     for point in points:
         name = point.replace(":", "_").replace("-", "_")
-        config = _write(tmp_path, name, repo_dir, extra)
+        config = _write(tmp_path, name, repo_dir)
         killed = _run(config, kill_at=point)
         assert killed.returncode == -signal.SIGKILL, f"{point}: the run was not killed ({killed.stderr[-500:]})"
         resumed = _run(config)

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.config import validate_config
-from pipeline.runner import RunPaths, run_local, segments
+from pipeline.runner import RunPaths, finished_run, run_local, segments
 from stages.base import Filter, GlobalResult, GlobalStage, Mapper
 from stages.core.arrow import set_column
 from stages.core.stats import ConservationError, StageStats
@@ -158,8 +158,10 @@ def test_rerun_skips_completed_shards_and_gives_identical_bytes(tmp_path: Path):
 
 
 def test_process_pool_gives_the_same_bytes_as_sequential(tmp_path: Path):
-    seq = _config(tmp_path / "a", ["runner_upper_mapper", "runner_reverse_global"])
-    par = _config(tmp_path / "b", ["runner_upper_mapper", "runner_reverse_global"], task_runner="process")
+    seq = _config(tmp_path / "a", ["runner_upper_mapper", "runner_reverse_global"], shard_mb=0.0005)
+    par = _config(
+        tmp_path / "b", ["runner_upper_mapper", "runner_reverse_global"], task_runner="process", shard_mb=0.0005
+    )
     run_local(seq)
     run_local(par)
     a, b = Path(seq.run_dir, "data"), Path(par.run_dir, "data")
@@ -167,6 +169,39 @@ def test_process_pool_gives_the_same_bytes_as_sequential(tmp_path: Path):
     for f in os.listdir(a):
         if f.endswith(".arrow"):
             assert (a / f).read_bytes() == (b / f).read_bytes()
+
+
+def test_a_small_input_runs_in_this_process_a_bigger_one_on_the_pool(tmp_path: Path):
+    small = _config(tmp_path / "a", ["runner_upper_mapper"], task_runner="process")
+    big = _config(tmp_path / "b", ["runner_upper_mapper"], task_runner="process", shard_mb=0.0005)
+    run_local(small)
+    run_local(big)
+    engines = [json.loads(Path(c.run_dir, "manifest.json").read_text())["engine"] for c in (small, big)]
+    assert engines == ["local-inline", "local-process"]
+
+    def pids(cfg) -> set[str]:
+        markers = Path(cfg.run_dir, "work", "seg00").glob("*.done")
+        return {json.loads(m.read_text())["worker"].rsplit(":", 1)[1] for m in markers}
+
+    assert pids(small) == {str(os.getpid())} and str(os.getpid()) not in pids(big)
+
+
+def test_a_finished_run_is_recognised_from_its_manifest_until_input_or_config_change(tmp_path: Path):
+    cfg = _config(tmp_path, ["runner_min_length_filter", "runner_reverse_global"])
+    assert finished_run(cfg) is None
+    first = run_local(cfg)
+    done = finished_run(cfg)
+    assert done is not None and done.skipped_tasks == done.total_tasks == first.total_tasks
+    assert (done.data_rows, done.rejected_rows, done.stats.to_dict()["stages"].keys()) == (
+        first.data_rows,
+        first.rejected_rows,
+        first.stats.to_dict()["stages"].keys(),
+    )
+    other = validate_config({**cfg.model_dump(mode="json"), "stages": ["runner_min_length_filter"]})
+    assert finished_run(other) is None
+    with open(tmp_path / "in" / "part0.jsonl", "a", encoding="utf-8") as fh:
+        fh.write('{"text": "一篇新的文档"}\n')
+    assert finished_run(cfg) is None
 
 
 def test_a_stage_that_loses_documents_fails_the_run(tmp_path: Path):
@@ -215,3 +250,92 @@ def test_synthetic_documents_are_counted_apart_at_every_stage(tmp_path: Path):
     stats = run_local(cfg).stats.stages
     counts = {k: (v.counters["synthetic.docs_in"], v.counters["synthetic.docs_out"]) for k, v in stats.items()}
     assert counts == {"read": (0, 3), "runner_min_length_filter": (3, 2), "runner_reverse_global": (2, 2)}
+
+
+def test_input_column_named_like_a_curriculum_column_is_refused_before_anything_is_written(tmp_path: Path):
+    """It used to crash the curriculum (duplicate `_phase`) after the shard tasks had run."""
+    from pipeline.io.files import InputError
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": f"文档{i}的内容", "_phase": i % 2}) + "\n" for i in range(6)))
+    cfg = validate_config(
+        {
+            "input": {"paths": [str(src)]},
+            "output": {"dir": str(tmp_path / "run")},
+            "stages": ["runner_upper_mapper", {"curriculum": {"schedule": "phases", "phases": [0.5, 0.5]}}],
+            "execution": {"engine": "local", "task_runner": "sequential"},
+        }
+    )
+    with pytest.raises(InputError, match=r"in\.jsonl:1: input column '_phase'"):
+        run_local(cfg)
+    assert not (tmp_path / "run").exists()
+
+
+def _near_duplicate_corpus(root: Path, files: int = 4, per_file: int = 300) -> Path:
+    """Random Han documents, a third of them edited copies of another, some with an e-mail address."""
+    import random
+
+    rng = random.Random(11)
+    han = [chr(c) for c in range(0x4E00, 0x4E00 + 2000)]
+    originals = ["".join(rng.choices(han, k=rng.randint(200, 1500))) for _ in range(files * per_file)]
+    src = root / "in"
+    src.mkdir(parents=True)
+    n = 0
+    for f in range(files):
+        with open(src / f"part{f}.jsonl", "w", encoding="utf-8") as fh:
+            for i in range(per_file):
+                text = originals[n]
+                if i % 3 == 0:  # an edited copy of an earlier document
+                    base = list(originals[rng.randrange(n + 1)])
+                    for _ in range(len(base) // 50):
+                        base[rng.randrange(len(base))] = rng.choice(han)
+                    text = "".join(base)
+                if i % 5 == 0:
+                    text += f" 联系 u{n}@example.com"
+                fh.write(json.dumps({"id": f"{f}-{i}", "text": text}, ensure_ascii=False) + "\n")
+                n += 1
+    return src
+
+
+def test_thread_runner_gives_the_same_bytes_and_counts_as_the_process_runner(tmp_path: Path):
+    """One stage instance per process serves every thread task: per-call state and scratch buffers must not be
+    shared, or MinHash signatures and per-shard counts differ from a process-pool run."""
+    src = _near_duplicate_corpus(tmp_path)
+    runs = {}
+    for kind in ("thread", "process"):
+        cfg = validate_config(
+            {
+                "input": {"paths": [str(src)]},
+                "output": {"dir": str(tmp_path / kind)},
+                "stages": ["normalize", "exact_dedup", {"minhash_dedup": {"threshold": 0.7}}],
+                "execution": {"engine": "local", "task_runner": kind, "workers": 4, "batch_size": 100},
+            }
+        )
+        runs[kind] = run_local(cfg)
+    a, b = Path(tmp_path, "thread"), Path(tmp_path, "process")
+    for sub in ("data", "rejected"):
+        names = sorted(os.listdir(a / sub))
+        assert names == sorted(os.listdir(b / sub)) and names
+        for f in names:
+            assert (a / sub / f).read_bytes() == (b / sub / f).read_bytes(), f"{sub}/{f}"
+
+    def counts(r):
+        return {k: (v.docs_in, v.docs_out, dict(v.reasons), dict(v.counters)) for k, v in r.stats.stages.items()}
+
+    assert counts(runs["thread"]) == counts(runs["process"])
+    assert runs["thread"].stats.stages["normalize"].counters["pii.email"] == 240
+    assert runs["thread"].stats.stages["minhash_dedup"].docs_rejected > 0
+
+
+def test_grouped_map_keeps_results_in_order_with_balanced_tasks():
+    from pipeline.runner import grouped
+
+    sizes = []
+
+    def map_fn(fn, items, label=""):
+        sizes.append([len(i) if isinstance(i, list) else 1 for i in items])
+        return [fn(x) for x in items]
+
+    assert grouped(map_fn, 8)(str, list(range(10))) == [str(i) for i in range(10)]
+    assert grouped(map_fn, 8)(str, list(range(3))) == ["0", "1", "2"]
+    assert sizes == [[2, 2, 1, 1, 1, 1, 1, 1], [1, 1, 1]]

@@ -50,3 +50,11 @@ def test_script_labels():
         "none",
         "Hant",
     ]
+
+
+def test_code_points_beyond_the_cjk_planes_are_not_han():
+    # U+E0101 (variation selector), U+F0000 (private use) and U+10FFFD used to be clamped into a Han slot.
+    counts = script.class_counts(pa.array(["\U000e0101\U000f0000\U0010fffd", "\U00031350\U000323af"]))
+    assert counts[0].tolist() == [3, 0, 0, 0, 0, 0, 0]
+    assert counts[1, script.HAN] == 2  # CJK Extension H is Han
+    assert script.classify_script(pa.array(["\U000f0000" * 5])).to_pylist() == ["none"]

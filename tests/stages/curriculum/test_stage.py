@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from pipeline.report.phases import phase_table
 from stages.curriculum import Curriculum, Schedule
 from stages.curriculum import signals as sig
-from stages.curriculum.stage import spearman_matrix
+from stages.curriculum.summary import spearman_matrix
 from stages.testing import make_batch, read_all, run_global
 
 CHARS = (
@@ -304,3 +304,19 @@ def test_an_empty_input_shard_is_fine(tmp_path, schedule):
     if schedule == "easy_to_hard":
         d = table.column("_difficulty").to_numpy()
         assert (np.diff(d) >= 0).all()
+
+
+@pytest.mark.parametrize("params", [{}, {"schedule": "phases", "phases": 3}])
+def test_tiny_budget_many_buckets_identical_dataset(tmp_path, params):
+    from pipeline.io.writer import write_dataset
+
+    shards = corpus(n_shards=4, per_shard=150)
+    out = {}
+    for name, budget in (("big", 1e6), ("tiny", 0.05)):
+        stage = Curriculum(signals={"length": 1.0, "entropy": 1.0}, memory_budget_mb=budget, **params)
+        result = run_global(stage, shards, str(tmp_path / name), seed=3)
+        data = tmp_path / name / "data"
+        write_dataset(result.shards, str(data), 1000)
+        out[name] = (result.report["buckets"]["count"], sorted((p.name, p.read_bytes()) for p in data.iterdir()))
+    assert out["big"][0] == 1 and out["tiny"][0] >= 5
+    assert out["tiny"][1] == out["big"][1]

@@ -205,3 +205,21 @@ def test_parameter_mismatch_refused(tmp_path):
         run_global(ExactDedup(index_dir=mh), [make_batch(["长江很长"])], str(tmp_path / "r4"))
     with pytest.raises(ValueError, match="another kind of dedup stage"):
         run_global(MinHashDedup(index_dir=str(index)), [make_batch(["长江很长"])], str(tmp_path / "r5"))
+
+
+@pytest.mark.parametrize("keep", ["first", "longest"])
+def test_tiny_budget_many_buckets_identical_output(tmp_path, keep):
+    import random
+
+    rng = random.Random(2)
+    pool = ["".join(chr(0x4E00 + rng.randrange(500)) for _ in range(rng.randrange(3, 12))) for _ in range(200)]
+    shards = []
+    for s in range(5):  # copies within and across shards, with punctuation variants that fold together
+        texts = [rng.choice(pool) + rng.choice(["", "。", "！", " "]) for _ in range(80)]
+        shards.append(make_batch(texts, [f"s{s}-{i}" for i in range(len(texts))]))
+    big = run_global(ExactDedup(keep=keep), shards, str(tmp_path / "big"), memory_budget_mb=1e6)
+    tiny = run_global(ExactDedup(keep=keep, memory_budget_mb=0.02), shards, str(tmp_path / "tiny"))
+    assert big.report["buckets"] == 4 and tiny.report["buckets"] >= 16
+    assert big.report["dropped"] > 100
+    assert [Path(p).read_bytes() for p in tiny.shards] == [Path(p).read_bytes() for p in big.shards]
+    assert [Path(p).read_bytes() for p in tiny.rejected] == [Path(p).read_bytes() for p in big.rejected]

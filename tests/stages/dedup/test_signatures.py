@@ -5,7 +5,7 @@ from datasketch.lsh import _optimal_param
 
 from stages.dedup.lsh import collision_probability, optimal_param
 from stages.dedup.signatures import EMPTY, char_shingle_hashes, minhash, permutations, signatures
-from stages.dedup.unionfind import UnionFind, components
+from stages.dedup.unionfind import components
 
 
 def distinct(n: int, start: int = 0x4E00) -> str:
@@ -101,18 +101,6 @@ def test_components_roots_are_smallest_member():
         20: 20,
         21: 20,
     }
-
-
-def test_union_find_batches_equal_one_batch():
-    rng = np.random.default_rng(0)
-    u, v = rng.integers(0, 500, 400), rng.integers(0, 500, 400)
-    uf = UnionFind()
-    for i in range(0, 400, 50):
-        uf.add(u[i : i + 50], v[i : i + 50])
-    uf._collapse()
-    got = uf.components()
-    want = components(u, v)
-    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
 
 
 def test_batch_equals_one_document_at_a_time():

@@ -78,3 +78,18 @@ def test_empty_batch_and_empty_texts():
     assert out.kept.column("_nonprose_char_frac").to_pylist() == [0.0, 0.0]
     assert out.kept.column("_title_repeats").to_pylist() == [0, 0]
     assert run_stage(BoilerplateMapper(), ["", "\n"]).kept.column("text").to_pylist() == ["", "\n"]
+
+
+def test_text_broken_inside_sentences_is_prose_but_spec_sheets_are_not():
+    # converted-PDF text wrapped at 30 characters: lines end mid-sentence, but each has a comma or a 。
+    pdf = (
+        "当设备面板上的滤芯指示灯变为红色时,说明滤芯已达\n到使用寿命,应及时更换。更换前请先关闭进水阀门并\n"
+        "切断电源,然后逆时针旋转滤瓶,将其取下。"
+    )
+    verse = "山居\n晓雾锁柴扉,\n松风过小溪。\n担泉归径远,\n采药入云低。"
+    spec = "产品名称：无纺布口罩\n产品编号：口罩用无纺布\n颜色：白色\n规格：17.5×9.5厘米\n这款口罩柔软透气。"
+    out = run_stage(PageStructureFilter(mode="annotate"), [pdf, verse, spec])
+    frac = out.kept.column("_nonprose_char_frac").to_pylist()
+    assert frac[0] == 0.0
+    assert frac[1] == pytest.approx(2 / 26)  # only the title 山居 (2 of 26 characters)
+    assert frac[2] > 0.6

@@ -23,3 +23,10 @@ def test_length_reasons_in_order():
 def test_null_disables_a_rule():
     out = run_stage(LengthFilter(min_chars=None, min_mean_line_len=None), ["短"])
     assert out.kept.num_rows == 1
+
+
+def test_lines_ending_in_a_clause_mark_continue():
+    # verse, one half-couplet per line: 4 lines ending in ， continue, so 2 lines of 12 (+ newlines)
+    verse = "晓雾锁柴扉，\n松风过小溪。\n担泉归径远，\n采药入云低。"
+    out = run_stage(LengthFilter(mode="annotate"), [verse, "首页\n新闻\n体育"])
+    assert out.kept.column("_mean_line_len").to_pylist() == pytest.approx([len(verse) / 2, 8 / 3])

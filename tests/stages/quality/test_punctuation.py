@@ -43,3 +43,30 @@ def test_reasons():
     assert out.rejected.column("reason").to_pylist() == ["line_punct_ratio", "line_punct_ratio"]
     out = run_stage(PunctuationFilter(min_line_punct_ratio=None), texts[1:])
     assert out.rejected.column("reason").to_pylist() == ["bullet_lines"]  # 2 of 2 lines > 0.9
+
+
+def test_half_width_punctuation_in_han_context():
+    # legal text typed with ASCII punctuation and no final 。: the semicolon ends a sentence after a Han
+    # character; a comma every few characters makes a line prose; code and bare lists stay unpunctuated
+    assert signals("本院认为,被告人的行为已构成盗窃罪;依法应予惩处")["_line_punct_ratio"] == 1.0
+    assert signals("原告王某,男,汉族,住某市东城区")["_line_punct_ratio"] == 1.0
+    assert signals("for (i = 0; i < n; i++)")["_line_punct_ratio"] == 0.0
+    assert signals("首页 新闻 体育 娱乐")["_line_punct_ratio"] == 0.0
+    # spec fields: the colon and a spaced 、 do not count; one comma in 60 characters is not enough
+    assert signals("产品名称：无纺布口罩")["_line_punct_ratio"] == 0.0
+    assert signals("标签 高尔夫球、 高尔夫动作、 高尔夫照片")["_line_punct_ratio"] == 0.0
+    assert signals("甲" * 30 + "，" + "乙" * 30)["_line_punct_ratio"] == 0.0
+
+
+def test_a_long_line_is_judged_by_its_sentences():
+    # one 12-sentence line ending in …… : v1 saw one line, all ellipsis (1.0) and dropped it
+    sentence = "外婆在院子里晒柿饼，风一吹就轻轻摇晃。"
+    text = sentence * 11 + "那股甜丝丝的味道……"
+    s = signals(text)
+    assert s["_ellipsis_line_ratio"] == pytest.approx(1 / 12)
+    assert s["_line_punct_ratio"] == 1.0
+    assert signals(text, long_line_chars=None)["_ellipsis_line_ratio"] == 1.0
+    # a bullet at the start of a long one-line document is one bullet line among its sentences
+    assert signals("· " + sentence * 8)["_bullet_line_ratio"] == pytest.approx(1 / 8)
+    # a "……" inside the paragraph is style, not a teaser: only a line's end counts
+    assert signals(sentence * 4 + "他想了想……" + sentence * 4)["_ellipsis_line_ratio"] == 0.0
