@@ -51,7 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     overrides: dict[str, Any] = {}
     if args.output:
-        overrides["output.dir"] = os.path.abspath(args.output)
+        overrides["output.dir"] = args.output if "://" in args.output else os.path.abspath(args.output)
     if args.engine:
         overrides["execution.engine"] = args.engine
     if args.workers:
@@ -90,6 +90,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"nothing new to curate: every input file is already in a version under {cfg.run_dir}")
         return 0
     print(result.summary())
+    if "://" in cfg.output.dir:
+        print(f"committed  {cfg.output.dir}   (from the staging folder {result.run_dir})")
     return 0
 
 

@@ -56,7 +56,7 @@ class SyntheticSource(_Strict):
 
 
 class OutputConfig(_Strict):
-    dir: str
+    dir: str = Field(description="a folder, or an fsspec URL (s3://bucket/prefix ...) committed from a staging folder")
     mode: Literal["overwrite", "versions", "append"] = Field(
         "overwrite",
         description="versions: dir is a root of v0001/, v0002/ ...; each run curates only input not curated "
@@ -65,6 +65,11 @@ class OutputConfig(_Strict):
     parquet: bool = Field(False, description="also write data as Parquet under parquet/")
     keep_rejected_text: bool = True
     max_shard_docs: int = Field(100_000, gt=0, description="documents per output shard at most")
+    staging_dir: str | None = Field(
+        None,
+        description="where a run on a URL output.dir works before committing to the store "
+        "(default ~/.cache/jingxuan/staging/<hash of the URL>; on several Dask nodes, a mount all of them see)",
+    )
 
 
 class ExecutionConfig(_Strict):
@@ -173,7 +178,7 @@ class RunConfig(_Strict):
     def identity(self) -> dict[str, Any]:
         """What determines the output bytes (not where it is written or how it is executed)."""
         d = self.model_dump(mode="json")
-        d["output"] = {k: v for k, v in d["output"].items() if k != "dir"}
+        d["output"] = {k: v for k, v in d["output"].items() if k not in ("dir", "staging_dir")}
         d["execution"] = {k: d["execution"][k] for k in ("batch_size", "seed")}
         d.pop("base_dir")
         d["stage_versions"] = {s.key: s.stage_class().version for s in self.stages}

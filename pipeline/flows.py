@@ -22,6 +22,7 @@ from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # 
 from pipeline import runner  # noqa: E402
 from pipeline.config import ConfigError, ExecutionConfig, RunConfig  # noqa: E402
 from pipeline.io.files import InputError  # noqa: E402
+from pipeline.staging import staged  # noqa: E402
 from stages.core.stats import ConservationError  # noqa: E402
 
 # Failures that a retry cannot fix: fail fast with the reason.
@@ -84,15 +85,16 @@ def curate(config: RunConfig) -> runner.RunResult | None:
     """Entry flow (also the deployment's entrypoint): the run itself is a subflow whose task runner
     (process pool or Dask) comes from the config, so one deployment serves every executor. An input of at
     most one shard runs as one task in this process instead (not on Dask: a cluster was asked for)."""
-    prepared = runner.prepare(config)
-    if prepared is None:
-        return None
-    if config.execution.task_runner != "dask" and prepared.small(config):
-        result = curate_small(config, prepared)
-        _artifacts(result)
-        return result
-    _share_api_url()
-    return curate_shards.with_options(task_runner=make_task_runner(config.execution))(config, prepared)
+    with staged(config) as config:
+        prepared = runner.prepare(config)
+        if prepared is None:
+            return None
+        if config.execution.task_runner != "dask" and prepared.small(config):
+            result = curate_small(config, prepared)
+            _artifacts(result)
+            return result
+        _share_api_url()
+        return curate_shards.with_options(task_runner=make_task_runner(config.execution))(config, prepared)
 
 
 @task(name="curate-small-input", cache_policy=NO_CACHE, persist_result=False)

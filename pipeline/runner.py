@@ -37,7 +37,9 @@ from pipeline.io.files import InputError, InputFile
 from pipeline.io.listing import list_inputs
 from pipeline.io.planning import InputShard, plan_shards
 from pipeline.io.reading import read_input_shard
+from pipeline.io.remote import is_url
 from pipeline.io.writer import write_dataset, write_parquet_dataset
+from pipeline.staging import staged
 from stages.base import GlobalContext, GlobalResult, GlobalStage, Stage
 from stages.core.arrow import text_chars
 from stages.core.atomic import TMP_SUFFIX, atomic_path, read_json, write_json
@@ -651,21 +653,22 @@ class LocalMap:
 def run_local(cfg: RunConfig, progress: Progress | None = None) -> RunResult | None:
     """Run without Prefect (no API server): for quick iteration and most tests. A small input runs in this
     process: spawning workers (each importing and setting up the stages) would cost more than it saves."""
-    prepared = prepare(cfg)
-    if prepared is None:
-        return None
-    kind = cfg.execution.task_runner if cfg.execution.task_runner != "dask" else "process"
-    if kind == "process" and prepared.small(cfg):
-        kind = "inline"
-    with LocalMap(kind, cfg.execution.workers, progress) as map_fn:
-        return execute(cfg, map_fn, engine=f"local-{kind}", prepared=prepared)
+    with staged(cfg) as cfg:
+        prepared = prepare(cfg)
+        if prepared is None:
+            return None
+        kind = cfg.execution.task_runner if cfg.execution.task_runner != "dask" else "process"
+        if kind == "process" and prepared.small(cfg):
+            kind = "inline"
+        with LocalMap(kind, cfg.execution.workers, progress) as map_fn:
+            return execute(cfg, map_fn, engine=f"local-{kind}", prepared=prepared)
 
 
 def finished_run(cfg: RunConfig) -> RunResult | None:
     """The result of a complete earlier run of this config over exactly this input, read from its manifest
     and stats, or None: lets `jingxuan run` answer "nothing to do" without starting an engine."""
-    if cfg.output.mode != "overwrite":
-        return None
+    if cfg.output.mode != "overwrite" or is_url(cfg.output.dir):
+        return None  # a URL output is checked inside the run, against its staging folder
     paths = RunPaths(cfg.run_dir)
     try:
         manifest, stats = read_json(paths.manifest), read_json(paths.stats)
