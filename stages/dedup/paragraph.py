@@ -46,7 +46,7 @@ from stages.core.partitions import partitions
 from stages.core.shards import ShardWriter, read_shard, shard_rows, shard_schema, write_parquet
 from stages.core.stats import StageStats
 from stages.dedup.common import link_or_copy, read_table, write_table
-from stages.dedup.exact import BYTES_PER_ROW, MIN_BUCKETS, BucketItem, _bucket_pass, _index_files
+from stages.dedup.exact import BYTES_PER_ROW, MIN_BUCKETS, bucket_passes
 from stages.dedup.index import DedupIndex
 
 REASON = "too_little_left"
@@ -257,29 +257,9 @@ class ParagraphDedup(GlobalStage):
             [KeyItem(s, i, p1, buckets, self.unit, self.min_chars) for i, s in enumerate(shards)],
         )
         timings["keys"] = time.perf_counter() - t0
-        items = [
-            BucketItem(
-                bucket=b,
-                buckets=buckets,
-                files=[
-                    (i, os.path.join(p1, f"s{i:05d}-b{b:04d}.arrow")) for i, r in enumerate(res1) if b in r["buckets"]
-                ],
-                index_files=_index_files(segments, b, buckets),
-                dir=p2,
-                keep="first",
-                use_quality=False,
-                segment=os.path.join(seg_dir, f"bucket-{b:05d}.arrow") if seg_dir else None,
-                run=run_name,
-            )
-            for b in range(buckets)
-        ]
         t0 = time.perf_counter()
-        res2 = ctx.map(_bucket_pass, items)
+        res2, drop_files = bucket_passes(ctx, res1, p1, p2, segments, buckets, "first", False, seg_dir, run_name)
         timings["buckets"] = time.perf_counter() - t0
-        drop_files: dict[int, list[str]] = {}
-        for r in res2:
-            for no, path in r["drops"].items():
-                drop_files.setdefault(int(no), []).append(path)
         items3 = [
             RewriteItem(
                 shard=s,
