@@ -13,8 +13,9 @@ its own subprocess:
 
 docs/s counts from reading the corpus to having the list of drops (interpreter start and imports excluded);
 CPU s is user+system time of that span, the worker's and its finished children's (datatrove's workers are
-children of a forkserver that outlives the span, so its CPU is undercounted); peak RSS is the largest resident
-size of any process of the run (wait4's ru_maxrss). Scores as bench/dedup_corpus.py defines them.
+children of a forkserver that outlives the span, so its CPU is undercounted); peak RSS is the largest sum of
+resident sizes over the worker's processes (its session), sampled every 50 ms. Scores as bench/dedup_corpus.py
+defines them.
 
 Peers live in their own venvs, made by this script on first use (`--setup`, from the package registry):
 /tmp/peer-datatrove (`datatrove[processing]==0.10.1 orjson`); datasketch is a jingxuan dependency.
@@ -181,20 +182,50 @@ def worker_datasketch(corpus: str, work: str, ngram: int, threshold: float) -> d
     return {"drops": drops, "seconds": time.perf_counter() - t0, "cpu": cpu_seconds() - c0}
 
 
+def session_rss_kb(sid: int) -> int:
+    """Resident size (KB) summed over the processes of session `sid` (the worker and everything it started)."""
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[3]) == sid:  # field 6 of stat: the session id
+                with open(f"/proc/{pid}/statm") as f:
+                    total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
 def run_worker(cmd: list[str], out: str) -> tuple[dict | None, int, str]:
-    """Run a worker; (its JSON result, peak RSS in KB over its process tree, stderr tail)."""
+    """Run a worker in its own session; (its JSON result, peak RSS in KB summed over the session's processes,
+    sampled every 50 ms, stderr tail). wait4's ru_maxrss would report this script's own size: a forked child
+    counts its parent's pages until it execs."""
     proc = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=str(REPO), start_new_session=True
     )
     watchdog = threading.Timer(TIMEOUT, lambda: os.killpg(proc.pid, signal.SIGKILL))
     watchdog.start()
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            peak[0] = max(peak[0], session_rss_kb(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     err = proc.stderr.read().decode(errors="replace")
-    _, status, usage = os.wait4(proc.pid, 0)
+    _, status, _ = os.wait4(proc.pid, 0)
+    done.set()
+    sampler.join()
     watchdog.cancel()
     if os.waitstatus_to_exitcode(status) != 0 or not os.path.exists(out):
-        return None, usage.ru_maxrss, err[-2000:]
+        return None, peak[0], err[-2000:]
     with open(out) as f:
-        return json.load(f), usage.ru_maxrss, ""
+        return json.load(f), peak[0], ""
 
 
 def setup_datatrove() -> None:

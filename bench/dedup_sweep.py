@@ -15,6 +15,28 @@ CMMLU twins, 80% of the BUSTM pairs. Held-out corpus: the held-out source alone,
 corpus (and with the real stages by bench/dedup_bench.py).
 
     .venv/bin/python bench/dedup_sweep.py [--holdout news_thucnews] [--ngrams 2,3,4,5] [--csv sweep.csv]
+
+Result (2026-12-03, 999 settings; tuning: 20,264 documents, 2,835 planted, 3,308 hard negatives). Best feasible
+setting per n-gram at 128 permutations, without and with `min_chars` 40, then the chosen one:
+
+    n  perm  thr  bands min_chars verify     P      R      F1    light  near   shuffle twin   neg lost
+    2  128  0.85  8x16    0  exact      1.000  0.811  0.895  0.920  0.014  0.992  1.000  0.000
+    2  128  0.55 25x5    40  exact      0.997  0.999  0.998  1.000  0.994  1.000  1.000  0.000
+    3  128  0.85  8x16    0  signature  0.999  0.756  0.860  0.678  0.006  0.932  0.999  0.001
+    3  128  0.40 32x4    40  signature  0.995  1.000  0.998  1.000  1.000  1.000  1.000  0.000
+    4  128  0.80  9x13    0  exact      0.999  0.753  0.859  0.706  0.002  0.898  0.998  0.001
+    4  128  0.40 32x4    40  signature  0.997  0.993  0.995  1.000  0.958  1.000  1.000  0.000
+    5  128  0.75 11x11    0  exact      0.999  0.754  0.859  0.708  0.000  0.902  0.998  0.001
+    5  128  0.35 32x4    40  exact      0.998  0.978  0.988  1.000  0.876  1.000  1.000  0.000
+    2   64  0.55 16x4    40  exact      0.998  0.999  0.998  1.000  0.996  1.000  1.000  0.000   <- chosen
+    2   64  0.55 16x4    40  signature  0.998  0.999  0.999  (same drops but one)
+    2   64  0.55 16x4    40  none       0.981  0.999  0.990  (infeasible: 0.33% of base documents removed)
+    5  128  0.80  9x13    0  signature  1.000  0.703  0.825  0.508  0.000  0.810  0.998  0.000   old defaults
+
+Without `min_chars` no setting below threshold 0.75 is feasible: BUSTM utterances of ~10 characters that differ
+by a word share most n-grams (at 3-grams / 0.4, 10% of them are lost). Held out (THUCNews, 2,002 documents):
+chosen P 1.000 R 1.000 F1 1.000 (with signature verification P 0.996: one pair of different reports on one event,
+true bigram Jaccard 0.48, estimated above 0.55 by 64 permutations); old defaults F1 0.785.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from pipeline.config import ConfigError
     from pipeline.disk import OutputError
     from pipeline.io.files import InputError
+    from pipeline.outdir import OutputFolderError
     from pipeline.proxy_eval.corpus import ProxyEvalError
     from pipeline.tune import TuneError
     from stages.base import UnknownStageError
@@ -34,6 +35,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         InputError,
         TuneError,
         OutputError,
+        OutputFolderError,
         UnknownStageError,
         ProxyEvalError,
         FileNotFoundError,
@@ -68,24 +70,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         # Prefect logs a failed flow's traceback at ERROR; this command prints the one-line reason itself
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
     from pipeline.runner import finished_run
+    from pipeline.stop import stop_on_signals
 
     done = finished_run(cfg)
     if done is not None:
         print(f"nothing to do: {cfg.run_dir} holds a complete run of this config over the same input", file=sys.stderr)
         print(done.summary())
         return 0
-    with _progress_bar(enabled=not args.quiet) as progress:
+    with stop_on_signals(None), _progress_bar(enabled=not args.quiet) as progress:
         if cfg.execution.engine == "prefect":
             print(
                 "starting the Prefect flow (a local API server starts first; ~20-40 s the first time)", file=sys.stderr
             )
             from pipeline.flows import run_flow
 
-            result = run_flow(cfg, progress)
+            result = run_flow(cfg, progress, force=args.force)
         else:
             from pipeline.runner import run_local
 
-            result = run_local(cfg, progress)
+            result = run_local(cfg, progress, force=args.force)
     if result is None:
         print(f"nothing new to curate: every input file is already in a version under {cfg.run_dir}")
         return 0
@@ -374,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--verbose", action="store_true", help="show Prefect's logs")
     p.add_argument("--dry-run", action="store_true", help="validate, list inputs and estimate size; run nothing")
+    p.add_argument("--force", action="store_true", help="replace an output folder that holds another config's run")
     p.add_argument("--annotate", action="store_true", help="every filter in mode: annotate (for `jingxuan tune`)")
 
     p = sub.add_parser(
@@ -505,8 +509,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+    print(f"jingxuan: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.debug:
+        import warnings
+
+        warnings.showwarning = _one_line_warning
     try:
         return COMMANDS[args.command](args)
     except _user_errors() as e:

@@ -34,6 +34,9 @@ class InputConfig(_Strict):
         "Big5 and UTF-16 (with or without BOM) too; gb18030, big5 or utf-16 accept that one besides UTF-8",
     )
     max_doc_chars: int = Field(1_000_000, gt=0, description="longer documents are rejected as read.too_long")
+    duplicate_ids: Literal["fail", "rekey"] = Field(
+        "fail", description="an id in two places fails the run naming both; rekey makes ids `source:id`"
+    )
 
     @field_validator("paths", mode="before")
     @classmethod

@@ -19,7 +19,7 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.futures import as_completed  # noqa: E402
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # noqa: E402
 
-from pipeline import runner  # noqa: E402
+from pipeline import runner, stop  # noqa: E402
 from pipeline.config import ConfigError, ExecutionConfig, RunConfig  # noqa: E402
 from pipeline.io.files import InputError  # noqa: E402
 from pipeline.staging import staged  # noqa: E402
@@ -51,8 +51,10 @@ def call(fn: Callable[[Any], Any], item: Any) -> Any:
 def prefect_map(fn: Callable[[Any], Any], items: list, label: str = "") -> list:
     """`runner.MapFn` on Prefect tasks: one task run per item, named after the segment or pass."""
     named = call.with_options(name=label or getattr(fn, "__name__", "task"))
-    futures = [named.submit(fn, item) for item in items]
-    for done, _ in enumerate(as_completed(futures), 1):
+    with stop.workers_spared():
+        futures = [named.submit(fn, item) for item in items]
+    for done, f in enumerate(as_completed(futures), 1):
+        f.result()  # a failed task (after its retries) ends the map at once and is never counted as done
         if _progress is not None:
             _progress(label, done, len(futures))
     return [f.result() for f in futures]
@@ -60,7 +62,7 @@ def prefect_map(fn: Callable[[Any], Any], items: list, label: str = "") -> list:
 
 def make_task_runner(ex: ExecutionConfig):
     if ex.task_runner == "process":
-        return ProcessPoolTaskRunner(max_workers=ex.workers)
+        return ProcessPoolTaskRunner(max_workers=ex.workers, initializer=stop.worker_init, initargs=(os.getpid(),))
     if ex.task_runner in ("thread", "sequential"):
         return ThreadPoolTaskRunner(max_workers=1 if ex.task_runner == "sequential" else ex.workers)
     from prefect_dask import DaskTaskRunner
@@ -81,12 +83,13 @@ def make_task_runner(ex: ExecutionConfig):
 
 
 @flow(name="jingxuan-curate", persist_result=False)
-def curate(config: RunConfig) -> runner.RunResult | None:
+def curate(config: RunConfig, force: bool = False) -> runner.RunResult | None:
     """Entry flow (also the deployment's entrypoint): the run itself is a subflow whose task runner
     (process pool or Dask) comes from the config, so one deployment serves every executor. An input of at
     most one shard runs as one task in this process instead (not on Dask: a cluster was asked for)."""
-    with staged(config) as config:
-        prepared = runner.prepare(config)
+    # stop_on_signals: in place of Prefect's SIGTERM bridge, which waits for running tasks
+    with stop.stop_on_signals(None), staged(config) as config:
+        prepared = runner.prepare(config, force)
         if prepared is None:
             return None
         if config.execution.task_runner != "dask" and prepared.small(config):
@@ -135,11 +138,11 @@ def _artifacts(result: runner.RunResult) -> None:
     )
 
 
-def run_flow(cfg: RunConfig, progress: runner.Progress | None = None) -> runner.RunResult | None:
+def run_flow(cfg: RunConfig, progress: runner.Progress | None = None, force: bool = False) -> runner.RunResult | None:
     global _progress
     _progress = progress
     try:
-        return curate.with_options(flow_run_name=cfg.name)(cfg)
+        return curate.with_options(flow_run_name=cfg.name)(cfg, force)
     finally:
         _progress = None
 

@@ -17,6 +17,7 @@ import os
 import platform
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,11 +30,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline import outdir, stop
 from pipeline.card import CARD_NAME, dataset_card
 from pipeline.config import RunConfig, StageSpec
 from pipeline.disk import writing
 from pipeline.faults import checkpoint
-from pipeline.io.files import InputError, InputFile
+from pipeline.io import ids
+from pipeline.io.files import InputError, InputFile, InputWarning
 from pipeline.io.listing import list_inputs
 from pipeline.io.planning import InputShard, plan_shards
 from pipeline.io.reading import read_input_shard
@@ -210,7 +213,8 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
     out_path, rejected_path, marker = paths.shard(task.segment.index, task.number)
     if os.path.exists(marker):
         done = read_json(marker)
-        if done.get("key") == task.key and os.path.exists(out_path) and "rejected" in done:
+        ids_ok = task.segment.index != 0 or os.path.exists(done.get("ids", ""))
+        if done.get("key") == task.key and os.path.exists(out_path) and "rejected" in done and ids_ok:
             done["skipped"] = True
             return done
     stages = _built_stages(task.segment.specs)
@@ -219,9 +223,13 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
     sink = RejectedSink(rejected_path, task.config.output.keep_rejected_text)
     writer = ShardWriter(out_path)
     schema = None
+    id_hashes: list = []  # of every id read (segment 0), so repeated ids across the input are found
     try:
         for batch, read_rejected in _source_batches(task):
             if task.segment.index == 0:
+                id_hashes.append(ids.id_hashes(batch.column("id").to_pylist()))
+                if read_rejected is not None:
+                    id_hashes.append(ids.id_hashes(read_rejected.column("id").to_pylist()))
                 n_bad = 0 if read_rejected is None else read_rejected.num_rows
                 chars = text_chars(batch)
                 read_stats = StageStats(batch.num_rows + n_bad, batch.num_rows, n_bad, chars, chars)
@@ -254,6 +262,8 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
         raise
     ledger = sink.close()
     stats.check()
+    if task.segment.index == 0:
+        ids.write_hashes(marker.removesuffix(".done") + ".ids.npy", id_hashes)
     done = {
         "key": task.key,
         "segment": task.segment.index,
@@ -267,6 +277,8 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
         "stats": stats.to_dict(),
         "skipped": False,
     }
+    if task.segment.index == 0:
+        done["ids"] = marker.removesuffix(".done") + ".ids.npy"
     write_json(marker, done)
     return done
 
@@ -307,6 +319,7 @@ def run_global_segment(
     shards: list[str],
     upstream_key: str,
     map_fn: MapFn,
+    run_id: str = "",
 ) -> tuple[dict[str, Any], bool]:
     """Run (or skip, when its completion marker matches) one global stage. Returns its completion record
     (key, output shards, ledger parts, stats, report) and whether it was already done."""
@@ -341,6 +354,7 @@ def run_global_segment(
         keep_rejected_text=cfg.output.keep_rejected_text,
         batch_size=cfg.execution.batch_size,
         memory_budget_mb=cfg.execution.memory_budget_mb,
+        run_id=run_id,
     )
     os.makedirs(ctx.index_dir, exist_ok=True)
     t0 = time.perf_counter()
@@ -425,31 +439,47 @@ class Prepared:
     shards: list[InputShard]
     version: Any = None  # versions.Version under `output.mode: versions | append`
     started: float = field(default_factory=time.perf_counter)
+    claim: outdir.Claim | None = None  # the output folder's lock, held until `execute` ends
 
     def small(self, cfg: RunConfig) -> bool:
         """No more input than one shard: worker processes would cost more than they save."""
         return sum(s.nbytes for s in self.shards) <= cfg.execution.shard_mb * (1 << 20)
 
 
-def prepare(cfg: RunConfig) -> Prepared | None:
-    """List and fingerprint the input, pick the run folder, plan the shards.
+def prepare(cfg: RunConfig, force: bool = False) -> Prepared | None:
+    """List and fingerprint the input, claim the output folder, pick the run folder, plan the shards.
 
-    Returns None when `output.mode: versions` finds no input that earlier versions have not curated. A full
-    disk or a read-only output folder is an `OutputError` naming the file (or the run directory)."""
+    The claim (`pipeline.outdir`: marker, lock, no inputs inside) comes before anything is written; `force`
+    replaces a folder that holds another config's output. Returns None when `output.mode: versions` finds no
+    input that earlier versions have not curated. A full disk or a read-only output folder is an `OutputError`
+    naming the file (or the run directory)."""
     with writing(cfg.run_dir):
-        return _prepare(cfg)
+        return _prepare(cfg, force)
 
 
-def _prepare(cfg: RunConfig) -> Prepared | None:
+def _prepare(cfg: RunConfig, force: bool = False) -> Prepared | None:
     t0 = time.perf_counter()
     inputs = list_inputs(cfg.input, cfg.synthetic, cfg.resolve)
     if not inputs:
         raise InputError(f"input.paths {cfg.input.paths}: no input files found")
+    held = outdir.claim(cfg.run_dir, cfg.name, cfg.config_hash(), [f.path for f in inputs], force)
+    try:
+        prepared = _plan(cfg, inputs, t0)
+    except BaseException:
+        held.release()
+        raise
+    if prepared is None:
+        held.release()
+    else:
+        prepared.claim = held
+    return prepared
+
+
+def _plan(cfg: RunConfig, inputs: list[InputFile], t0: float) -> Prepared | None:
     version = None
     if cfg.output.mode in ("versions", "append"):
         from pipeline import versions
 
-        os.makedirs(cfg.run_dir, exist_ok=True)
         version = versions.plan(cfg.run_dir, cfg.config_hash(), inputs)
         if version is None:
             return None
@@ -463,26 +493,56 @@ def _prepare(cfg: RunConfig) -> Prepared | None:
     return Prepared(paths, index_root, inputs, shards, version, t0)
 
 
-def execute(cfg: RunConfig, map_fn: MapFn, engine: str = "local", prepared: Prepared | None = None) -> RunResult | None:
+def execute(
+    cfg: RunConfig, map_fn: MapFn, engine: str = "local", prepared: Prepared | None = None, force: bool = False
+) -> RunResult | None:
     """Run every segment through `map_fn`, write data/, stats.json and manifest.json, check counts.
 
-    Returns None when `output.mode: versions` finds no input that earlier versions have not curated. A full
-    disk or a read-only output folder is an `OutputError` naming the file (or the run directory)."""
+    manifest.json says `running` until the run ends `complete`, `failed` or `interrupted` (`pipeline.stop`);
+    the output folder's lock is released at the end. Returns None when `output.mode: versions` finds no input
+    that earlier versions have not curated. A full disk or a read-only output folder is an `OutputError`
+    naming the file (or the run directory)."""
     with writing(cfg.run_dir):
-        return _execute(cfg, map_fn, engine, prepared)
+        prepared = prepared or _prepare(cfg, force)
+        if prepared is None:
+            return None
+        try:
+            return _execute(cfg, map_fn, engine, prepared)
+        finally:
+            if prepared.claim is not None:
+                prepared.claim.release()
 
 
-def _execute(cfg: RunConfig, map_fn: MapFn, engine: str, prepared: Prepared | None) -> RunResult | None:
-    prepared = prepared or _prepare(cfg)
-    if prepared is None:
-        return None
-    t0 = prepared.started
-    paths, index_root, inputs, version = prepared.paths, prepared.index_root, prepared.inputs, prepared.version
-    manifest = _manifest(cfg, inputs, engine, status="running")
+def _execute(cfg: RunConfig, map_fn: MapFn, engine: str, prepared: Prepared) -> RunResult:
+    paths, version = prepared.paths, prepared.version
+    manifest = _manifest(cfg, prepared.inputs, engine, status="running")
     if version is not None:
         manifest["version"] = version.version
     write_json(paths.manifest, manifest, sort_keys=False)
+    with stop.stop_on_signals(paths.manifest):
+        try:
+            result = _run(cfg, map_fn, prepared, manifest)
+            if version is not None:
+                from pipeline import versions
 
+                if cfg.output.mode == "append":
+                    versions.publish_appended(cfg.run_dir, extra=version.version)
+                versions.complete(cfg.run_dir, version.version, result.data_rows, result.rejected_rows)
+        except BaseException as e:
+            status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            stop.mark(paths.manifest, status, reason)
+            if version is not None:
+                from pipeline import versions
+
+                versions.fail(cfg.run_dir, version.version, reason)
+            raise
+    return result
+
+
+def _run(cfg: RunConfig, map_fn: MapFn, prepared: Prepared, manifest: dict[str, Any]) -> RunResult:
+    t0, paths, index_root = prepared.started, prepared.paths, prepared.index_root
+    run_id = prepared.claim.run_id(paths.root) if prepared.claim is not None else ""
     stats = RunStats({READ: StageStats(), **{s.key: StageStats() for s in cfg.stages}})
     reports: dict[str, Any] = {}
     shard_states: list[dict[str, Any]] = []
@@ -503,11 +563,15 @@ def _execute(cfg: RunConfig, map_fn: MapFn, engine: str, prepared: Prepared | No
                 skipped += bool(r.get("skipped"))
                 shard_states.append({k: r[k] for k in ("segment", "number", "source", "output", "rows", "skipped")})
             total += len(tasks)
+            if seg.index == 0:
+                _check_inputs(cfg, prepared.shards, results)
             sources = [r["output"] for r in results]
             source_keys = [r["key"] for r in results]
         else:
             upstream = _hash(*source_keys)
-            done, was_done = run_global_segment(cfg, paths, index_root, seg, list(sources), upstream, map_fn)
+            done, was_done = run_global_segment(
+                cfg, paths, index_root, seg, list(sources), upstream, map_fn, run_id=run_id
+            )
             skipped += was_done
             stats.add(seg.specs[0].key, StageStats.from_dict(done["stats"]))
             reports[seg.specs[0].key] = done["report"]
@@ -518,7 +582,7 @@ def _execute(cfg: RunConfig, map_fn: MapFn, engine: str, prepared: Prepared | No
     stats.check()
     checkpoint("finalize")
     final = [str(s) for s in sources]
-    card = {CARD_NAME: dataset_card(cfg, stats, inputs, final)}
+    card = {CARD_NAME: dataset_card(cfg, stats, prepared.inputs, final)}
     written = write_dataset(final, paths.data, cfg.output.max_shard_docs, extra_files=card)
     if cfg.output.parquet:
         write_parquet_dataset([str(s) for s in sources], os.path.join(paths.root, "parquet"))
@@ -540,13 +604,25 @@ def _execute(cfg: RunConfig, map_fn: MapFn, engine: str, prepared: Prepared | No
     from pipeline.report import write_report
 
     write_report(paths.root)
-    if version is not None:
-        from pipeline import versions
-
-        versions.complete(cfg.run_dir, version.version, result.data_rows, result.rejected_rows)
-        if cfg.output.mode == "append":
-            versions.publish_appended(cfg.run_dir)
     return result
+
+
+def _check_inputs(cfg: RunConfig, shards: list[InputShard], results: list[dict[str, Any]]) -> None:
+    """Ids unique over all inputs (else a located InputError); a warning for each input with no documents."""
+
+    def ids_of(i: int) -> Iterator[str]:
+        for docs, rejected in read_input_shard(shards[i], cfg.input, cfg.execution.batch_size):
+            yield from docs.column("id").to_pylist()
+            if rejected is not None:
+                yield from rejected.column("id").to_pylist()
+
+    ids.check_unique([s.label for s in shards], [r["ids"] for r in results], ids_of)
+    docs: dict[str, int] = {}
+    for s, r in zip(shards, results, strict=True):
+        docs[s.file.path] = docs.get(s.file.path, 0) + r["stats"]["stages"][READ]["docs_in"]
+    for path, n in docs.items():
+        if not n:
+            warnings.warn(f"{path}: holds no documents", InputWarning, stacklevel=1)
 
 
 def _ledger_rows(rejected_dir: str, ledger: list[str]) -> int:
@@ -621,7 +697,9 @@ class LocalMap:
 
     def __enter__(self) -> LocalMap:
         if self.kind == "process":
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=get_context("spawn"), initializer=stop.worker_init, initargs=(os.getpid(),)
+            )
         elif self.kind == "thread":
             self._pool = ThreadPoolExecutor(self.workers)
         return self
@@ -638,10 +716,12 @@ class LocalMap:
                 results.append(fn(item))
                 self._report(label, i + 1, total)
             return results
-        futures = [self._pool.submit(fn, item) for item in items]
+        with stop.workers_spared():
+            futures = [self._pool.submit(fn, item) for item in items]
         from concurrent.futures import as_completed
 
-        for done, _ in enumerate(as_completed(futures), 1):
+        for done, f in enumerate(as_completed(futures), 1):
+            f.result()  # a failed task ends the map at once and is never counted as done
             self._report(label, done, total)
         return [f.result() for f in futures]
 
@@ -650,11 +730,11 @@ class LocalMap:
             self.progress(label, done, total)
 
 
-def run_local(cfg: RunConfig, progress: Progress | None = None) -> RunResult | None:
+def run_local(cfg: RunConfig, progress: Progress | None = None, force: bool = False) -> RunResult | None:
     """Run without Prefect (no API server): for quick iteration and most tests. A small input runs in this
     process: spawning workers (each importing and setting up the stages) would cost more than it saves."""
     with staged(cfg) as cfg:
-        prepared = prepare(cfg)
+        prepared = prepare(cfg, force)
         if prepared is None:
             return None
         kind = cfg.execution.task_runner if cfg.execution.task_runner != "dask" else "process"

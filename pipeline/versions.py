@@ -43,7 +43,7 @@ def plan(root: str, config_hash: str, inputs: list[InputFile]) -> VersionPlan | 
     """The version to run now, or None when every input file was curated before."""
     book = ledger(root)
     runs = book["runs"]
-    unfinished = [r for r in runs if r["status"] == "running"]
+    unfinished = [r for r in runs if r["status"] in ("running", "failed")]
     if unfinished and unfinished[-1]["config_hash"] == config_hash:
         r = unfinished[-1]
         recorded = {(i["source"], i["fingerprint"]) for i in r["inputs"]}
@@ -78,14 +78,25 @@ def complete(root: str, version: int, docs_out: int, docs_rejected: int) -> None
     for r in book["runs"]:
         if r["version"] == version:
             r.update(status="complete", finished=_now(), docs_out=docs_out, docs_rejected=docs_rejected)
+            r.pop("error", None)
     write_json(os.path.join(root, LEDGER), book)
 
 
-def publish_appended(root: str) -> dict[str, int]:
-    """`root/data`: all complete versions' data files as one `datasets` folder, earlier versions first."""
+def fail(root: str, version: int, reason: str) -> None:
+    """A version that stopped short: the next run with the same config resumes it."""
+    book = ledger(root)
+    for r in book["runs"]:
+        if r["version"] == version and r["status"] != "complete":
+            r.update(status="failed", error=reason)
+    write_json(os.path.join(root, LEDGER), book)
+
+
+def publish_appended(root: str, extra: int | None = None) -> dict[str, int]:
+    """`root/data`: all complete versions' data files (and version `extra`, about to complete) as one `datasets`
+    folder, earlier versions first. A version is marked complete only after this succeeded with it."""
     files, info = [], None
     for r in ledger(root)["runs"]:
-        if r["status"] != "complete":
+        if r["status"] != "complete" and r["version"] != extra:
             continue
         data = os.path.join(root, r["dir"], "data")
         state = read_json(os.path.join(data, "state.json"))

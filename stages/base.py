@@ -291,6 +291,7 @@ class GlobalContext:
     keep_rejected_text: bool = True
     batch_size: int = 2000
     memory_budget_mb: float = 2048  # execution.memory_budget_mb: peak RSS one task of a global pass aims at
+    run_id: str = ""  # identity of this run, stable when its folder is moved or copied (persistent indexes)
 
 
 @dataclass

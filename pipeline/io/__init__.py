@@ -17,6 +17,9 @@ file whose store reports a content checksum (S3 `ETag`, GCS `md5Hash` ...) is fi
 (`etag:...`, `md5:...`) instead of by reading it whole. Plain paths keep the local fast path (memory-mapped
 Arrow and Parquet, buffered local reads).
 
+Ids must be unique over all inputs (`ids`: a repeated id fails the run naming both files, or
+`input.duplicate_ids: rekey` prefixes every id with its file's source).
+
 Modules by job: `listing` (patterns -> `InputFile`s), `remote` (fsspec paths and URLs), `decoding`
 (compression and encoding), `jsonl` and `columnar` (the readers), `reading` (dispatch by format), `provenance`
 (synthetic sources), `writer` (the `datasets` folder).

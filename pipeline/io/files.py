@@ -28,6 +28,10 @@ COMPRESSION_EXTS = {".gz": "gzip", ".zst": "zstd"}
 FORMATS = ("jsonl", "parquet", "arrow", "datasets")
 
 
+class InputWarning(UserWarning):
+    """Input that is readable but probably not what the user meant (an empty file); shown as one line."""
+
+
 class InputError(ValueError):
     """An input the user must fix (missing, unreadable, wrongly encoded); the message names the file."""
 

@@ -70,14 +70,17 @@ def _expand(pattern: str, inp: InputConfig, synthetic: dict[str, Any] | None) ->
         base = _glob_base(pattern)
         matches = sorted(glob.glob(pattern, recursive=True))
         files: list[InputFile] = []
+        unsupported = []
         for m in matches:
             rel = prefix + _join(os.path.basename(base), _rel(m, base))  # "" for the base itself (`dir/**`)
             if os.path.isdir(m):
                 files += _expand_dir(os.path.abspath(m), rel, inp, synthetic)
             elif _detect_format(m) is not None or fmt != "auto":
                 files.append(_input_file(os.path.abspath(m), rel, inp, synthetic, _format_of(m, fmt)))
+            else:
+                unsupported.append(m)
         if not files:
-            raise InputError(f"{pattern}: no input files match")
+            raise InputError(_no_match(pattern, unsupported))
         return files
     path = os.path.abspath(pattern)
     if os.path.isdir(path):
@@ -95,6 +98,7 @@ def _expand_url(pattern: str, prefix: str, inp: InputConfig, synthetic: dict[str
         base = url_glob_base(path)
         matches = fs.glob(path, detail=True)
         files: list[InputFile] = []
+        unsupported = []
         for m in sorted(matches):
             rel = url_rel(m, base)
             if hidden(rel):  # like glob.glob: `*` does not match dot files
@@ -105,8 +109,10 @@ def _expand_url(pattern: str, prefix: str, inp: InputConfig, synthetic: dict[str
                 files += _expand_dir(url_of(m), source, inp, synthetic)
             elif _detect_format(m) is not None or fmt != "auto":
                 files.append(_input_file(url_of(m), source, inp, synthetic, _format_of(url_of(m), fmt), info))
+            else:
+                unsupported.append(m)
         if not files:
-            raise InputError(f"{pattern}: no input files match")
+            raise InputError(_no_match(pattern, unsupported))
         return files
     try:
         info = fs.info(path)
@@ -173,6 +179,17 @@ def _expand_dir(root: str, source_root: str, inp: InputConfig, synthetic: dict[s
         raise InputError(f"{root}: no input files in this folder (looked for {exts}, optionally .gz/.zst)")
     files.sort(key=lambda f: f.source)
     return files
+
+
+def _no_match(pattern: str, unsupported: list[str]) -> str:
+    if not unsupported:
+        return f"{pattern}: no input files match"
+    exts = sorted({os.path.splitext(u)[1] or os.path.basename(u) for u in unsupported})
+    return (
+        f"{pattern}: matches {len(unsupported)} file(s) of an unsupported format ({', '.join(exts[:5])}, e.g. "
+        f"{unsupported[0]}); use .jsonl/.json/.ndjson (optionally .gz/.zst), .parquet, .arrow/.feather/.ipc, "
+        "or set input.format"
+    )
 
 
 def _walk_error(e: OSError) -> None:

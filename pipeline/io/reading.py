@@ -10,6 +10,7 @@ import pyarrow as pa
 from pipeline.io import arrow, jsonl, parquet
 from pipeline.io.columnar import columnar_batches, rebatch, split_columnar
 from pipeline.io.files import InputFile
+from pipeline.io.ids import rekey
 from pipeline.io.planning import InputShard, open_jsonl_range
 
 if TYPE_CHECKING:
@@ -32,7 +33,18 @@ def read_input(
 def read_input_shard(
     shard: InputShard, inp: InputConfig, batch_size: int
 ) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch | None]]:
-    """One shard's batches; ids and row numbers as if the file were read whole."""
+    """One shard's batches; ids and row numbers as if the file were read whole (`source:id` with
+    `input.duplicate_ids: rekey`)."""
+    if inp.duplicate_ids == "rekey":
+        for docs, rejected in _read_shard(shard, inp, batch_size):
+            yield rekey(docs, shard.file), rekey(rejected, shard.file)
+    else:
+        yield from _read_shard(shard, inp, batch_size)
+
+
+def _read_shard(
+    shard: InputShard, inp: InputConfig, batch_size: int
+) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch | None]]:
     f = shard.file
     if shard.whole:
         yield from read_input(f, inp, batch_size)

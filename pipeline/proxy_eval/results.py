@@ -2,7 +2,8 @@
 layer draws the plot from the same summaries).
 
 Seeds are paired: for one seed every order starts from the same initial model, so the difference to
-`shuffle` per seed removes most of the initialisation noise and is what the verdict is based on.
+`shuffle` per seed removes most of the initialisation noise and is what the verdict is based on (a paired
+t-test over seeds: with 3 seeds the mean difference must exceed 4.3 standard errors).
 """
 
 from __future__ import annotations
@@ -65,23 +66,23 @@ def tokens_at(result: dict, step: int) -> int:
 
 
 def verdict(result: dict) -> list[str]:
-    """One line per order: its final paired difference to shuffle and whether it exceeds seed noise (|mean| >
-    2 standard errors; with fewer than 3 seeds no claim is made)."""
+    """One line per order: its final paired difference to shuffle, and whether a paired t-test over seeds
+    (two-sided, 95%) tells it from seed noise; with fewer than 3 seeds no claim is made."""
+    from scipy.stats import t as student_t
+
     lines = []
     for d in deltas(result):
         n = len(d.values)
         m, sd = float(d.mean[-1]), float(d.sd[-1])
-        se = sd / np.sqrt(n) if n > 1 else float("inf")
         if n < 3:
             call = "too few seeds to tell (use 3 or more)"
-        elif abs(m) <= 2 * se:
-            call = "within seed noise: no evidence this order differs from a shuffle"
         else:
-            call = (
-                "lower than shuffle beyond seed noise: this order helps"
-                if m < 0
-                else ("higher than shuffle beyond seed noise: this order hurts")
-            )
+            bound = float(student_t.ppf(0.975, n - 1)) * sd / np.sqrt(n)
+            if abs(m) <= bound:
+                call = f"within seed noise (|difference| <= {bound:.4f}, the 95% t bound): no evidence it differs"
+            else:
+                call = f"{'lower' if m < 0 else 'higher'} than shuffle beyond seed noise (95% t bound {bound:.4f}): "
+                call += "this order helps" if m < 0 else "this order hurts"
         lines.append(f"{d.name}: final held-out loss {m:+.4f} ± {sd:.4f} vs shuffle (paired, {n} seeds): {call}")
     return lines
 

@@ -239,11 +239,11 @@ class ExactDedup(GlobalStage):
         t_start = time.perf_counter()
         stage = self.name
         params = {"stage": self.name, "key_definition": KEY_DEFINITION}
-        run_key = (os.path.abspath(ctx.run_dir), ctx.stage_key)
         index = DedupIndex(self.index_dir or ctx.index_dir, PARAM_KEYS) if self.incremental else None
         if index is not None:
             index.check_params(params)  # fail before any work
-        segments = index.segments(exclude=run_key) if index is not None else []
+            owner = index.owner(ctx.run_dir, ctx.stage_key, ctx.run_id)
+        segments = index.segments(exclude=owner) if index is not None else []
         n_index = sum(sum(m["parts"]) for _, m in segments)
         n_docs = sum(shard_rows(s) for s in shards)
         buckets = self.buckets or partitions(n_docs + n_index, BYTES_PER_ROW, self.budget_mb(ctx), MIN_BUCKETS)
@@ -256,29 +256,11 @@ class ExactDedup(GlobalStage):
         res1 = ctx.map(_key_pass, [KeyItem(s, i, p1, buckets) for i, s in enumerate(shards)])
         timings["keys"] = time.perf_counter() - t0
         use_quality = any(r["has_quality"] for r in res1)
-        items = []
-        for b in range(buckets):
-            files = [(i, os.path.join(p1, f"s{i:05d}-b{b:04d}.arrow")) for i, r in enumerate(res1) if b in r["buckets"]]
-            items.append(
-                BucketItem(
-                    bucket=b,
-                    buckets=buckets,
-                    files=files,
-                    index_files=_index_files(segments, b, buckets),
-                    dir=p2,
-                    keep=self.keep,
-                    use_quality=use_quality,
-                    segment=os.path.join(seg_dir, f"bucket-{b:05d}.arrow") if seg_dir else None,
-                    run=run_name,
-                )
-            )
         t0 = time.perf_counter()
-        res2 = ctx.map(_bucket_pass, items)
+        res2, drop_files = bucket_passes(
+            ctx, res1, p1, p2, segments, buckets, self.keep, use_quality, seg_dir, run_name
+        )
         timings["buckets"] = time.perf_counter() - t0
-        drop_files: dict[int, list[str]] = {}
-        for r in res2:
-            for no, path in r["drops"].items():
-                drop_files.setdefault(int(no), []).append(path)
         rewrites = [
             RewriteItem(
                 shard=s,
@@ -299,8 +281,7 @@ class ExactDedup(GlobalStage):
         added = [int(r["added"]) for r in res2]
         if index is not None:
             index.write_params(params)
-            meta = {"run": run_name, "run_dir": run_key[0], "stage_key": ctx.stage_key, "buckets": buckets}
-            index.commit_segment(seg_dir, meta | {"parts": added})
+            index.commit_segment(seg_dir, {"run": run_name, "buckets": buckets, "parts": added}, owner)
         stats = StageStats()
         for r in res3:
             stats = stats + StageStats.from_dict(r)
@@ -322,6 +303,44 @@ class ExactDedup(GlobalStage):
                 "seconds": {k: round(v, 3) for k, v in timings.items()},
             },
         )
+
+
+def bucket_passes(
+    ctx: GlobalContext,
+    res1: list[dict],
+    key_dir: str,
+    drop_dir: str,
+    segments: list[tuple[str, dict]],
+    buckets: int,
+    keep: Keep,
+    use_quality: bool,
+    seg_dir: str | None,
+    run: str,
+) -> tuple[list[dict], dict[int, list[str]]]:
+    """Pass 2 over every key bucket (pass 1's results `res1` say which shards wrote to which bucket): the bucket
+    results and the drop-list files per shard number. Shared with paragraph_dedup, whose keys are paragraphs."""
+    items = [
+        BucketItem(
+            bucket=b,
+            buckets=buckets,
+            files=[
+                (i, os.path.join(key_dir, f"s{i:05d}-b{b:04d}.arrow")) for i, r in enumerate(res1) if b in r["buckets"]
+            ],
+            index_files=_index_files(segments, b, buckets),
+            dir=drop_dir,
+            keep=keep,
+            use_quality=use_quality,
+            segment=os.path.join(seg_dir, f"bucket-{b:05d}.arrow") if seg_dir else None,
+            run=run,
+        )
+        for b in range(buckets)
+    ]
+    res2 = ctx.map(_bucket_pass, items)
+    drop_files: dict[int, list[str]] = {}
+    for r in res2:
+        for no, path in r["drops"].items():
+            drop_files.setdefault(int(no), []).append(path)
+    return res2, drop_files
 
 
 def _index_files(segments: list[tuple[str, dict]], bucket: int, buckets: int) -> list[str]:

@@ -14,18 +14,44 @@ keys of kept documents partitioned by key bucket (see `stages.dedup.exact`), and
 segment's bucket count. `params.json` names the key definition, so the two kinds refuse each other's directory.
 
 A segment is written under a temporary name and renamed when complete, so a killed run leaves the index as it
-was. A re-run of the same run (same run dir and stage key) replaces its own segment instead of matching itself.
+was. A re-run of the same run replaces its own segment instead of matching itself. "The same run" never depends
+on absolute paths (a moved or copied run folder is the same run): a segment records the run's id (its output
+folder's marker id and its place in that folder, `pipeline.outdir`) and the run folder's path relative to the
+index; either one matching, with the stage key, makes the segment the run's own.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from typing import Any
 
 from stages.core.atomic import read_json, write_json
 
 PARAM_KEYS = ("threshold", "num_perm", "ngram", "tokenizer", "seed", "bands", "rows", "hash_scheme")
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The run and stage a segment belongs to."""
+
+    run_id: str  # `GlobalContext.run_id`; "" when the runner gave none
+    run_dir_rel: str  # the run folder relative to the index folder
+    stage_key: str
+    run_dir: str = ""  # absolute, only to recognise segments written before identities were relative
+
+    def meta(self) -> dict[str, str]:
+        return {"run_id": self.run_id, "run_dir_rel": self.run_dir_rel, "stage_key": self.stage_key}
+
+    def owns(self, meta: dict) -> bool:
+        if meta.get("stage_key") != self.stage_key:
+            return False
+        if self.run_id and meta.get("run_id") == self.run_id:
+            return True
+        if "run_dir_rel" in meta:
+            return meta["run_dir_rel"] == self.run_dir_rel
+        return meta.get("run_dir") == self.run_dir
 
 
 class DedupIndex:
@@ -66,8 +92,12 @@ class DedupIndex:
         if not self.exists():
             write_json(self.params_path, {k: params[k] for k in self.param_keys} | {"format": 1})
 
-    def segments(self, exclude: tuple[str, str] | None = None) -> list[tuple[str, dict]]:
-        """(dir, meta) of complete segments in order; `exclude` = (run_dir, stage_key) of the current run."""
+    def owner(self, run_dir: str, stage_key: str, run_id: str = "") -> Owner:
+        run_dir = os.path.abspath(run_dir)
+        return Owner(run_id, os.path.relpath(run_dir, self.path), stage_key, run_dir)
+
+    def segments(self, exclude: Owner | None = None) -> list[tuple[str, dict]]:
+        """(dir, meta) of complete segments in order, without those of `exclude` (the current run)."""
         if not os.path.isdir(self.segments_dir):
             return []
         out = []
@@ -76,12 +106,12 @@ class DedupIndex:
             if not name.startswith("seg-") or not os.path.exists(os.path.join(d, "meta.json")):
                 continue
             meta = read_json(os.path.join(d, "meta.json"))
-            if exclude and (meta.get("run_dir"), meta.get("stage_key")) == exclude:
+            if exclude is not None and exclude.owns(meta):
                 continue
             out.append((d, meta))
         return out
 
-    def parts(self, exclude: tuple[str, str] | None = None) -> list[dict]:
+    def parts(self, exclude: Owner | None = None) -> list[dict]:
         """Every indexed part as a source: paths of its band table, signatures and ids, and its rows."""
         out = []
         for d, meta in self.segments(exclude):
@@ -94,10 +124,15 @@ class DedupIndex:
                             "meta": os.path.join(d, f"part-{i:05d}.docs.arrow"),
                             "rows": rows,
                             "run": meta["run"],
-                            "run_dir": meta["run_dir"],
+                            "run_dir": self.run_dir(meta),
                         }
                     )
         return out
+
+    def run_dir(self, meta: dict) -> str:
+        """Where the segment's run folder is now (resolved relative to the index, which moves with it)."""
+        rel = meta.get("run_dir_rel")
+        return os.path.normpath(os.path.join(self.path, rel)) if rel is not None else meta.get("run_dir", "")
 
     def new_segment_dir(self, stage_key: str) -> str:
         d = os.path.join(self.segments_dir, f".tmp-{stage_key}-{os.getpid()}")
@@ -105,11 +140,10 @@ class DedupIndex:
         os.makedirs(d)
         return d
 
-    def commit_segment(self, tmp: str, meta: dict) -> str:
+    def commit_segment(self, tmp: str, meta: dict, owner: Owner) -> str:
         """Rename a finished segment into place (replacing this run's earlier segment, if any)."""
-        write_json(os.path.join(tmp, "meta.json"), meta)
-        key = (meta["run_dir"], meta["stage_key"])
-        mine = [d for d, m in self.segments() if (m.get("run_dir"), m.get("stage_key")) == key]
+        write_json(os.path.join(tmp, "meta.json"), meta | owner.meta())
+        mine = [d for d, m in self.segments() if owner.owns(m)]
         if mine:
             target = mine[0]
             trash = target + ".old"

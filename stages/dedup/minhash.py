@@ -545,10 +545,10 @@ class MinHashDedup(GlobalStage):
     def run(self, shards: list[str], ctx: GlobalContext) -> GlobalResult:
         t_start = time.perf_counter()
         params = self.lsh_params()
-        run_key = (os.path.abspath(ctx.run_dir), ctx.stage_key)
         index = DedupIndex(self.index_dir or ctx.index_dir) if self.incremental else None
         if index is not None:
             index.check_params(params)  # fail before any work
+            owner = index.owner(ctx.run_dir, ctx.stage_key, ctx.run_id)
         work = os.path.join(ctx.work_dir, "minhash")
         timings = {}
 
@@ -562,7 +562,7 @@ class MinHashDedup(GlobalStage):
         use_quality = any(r["has_quality"] for r in res1)
         timings["signatures"] = time.perf_counter() - t0
 
-        index_parts = index.parts(exclude=run_key) if index is not None else []
+        index_parts = index.parts(exclude=owner) if index is not None else []
         n_index = sum(p["rows"] for p in index_parts)
         src_list = [{k: p[k] for k in ("bands", "sig", "meta", "rows")} for p in index_parts]
         src_list += [
@@ -665,9 +665,7 @@ class MinHashDedup(GlobalStage):
         if index is not None:
             os.makedirs(index.segments_dir, exist_ok=True)
             index.write_params(params)
-            index.commit_segment(
-                seg_dir, {"run": run_name, "run_dir": run_key[0], "stage_key": ctx.stage_key, "parts": index_rows}
-            )
+            index.commit_segment(seg_dir, {"run": run_name, "parts": index_rows}, owner)
 
         stats = StageStats()
         for r in res4:

@@ -46,7 +46,7 @@ from stages.core.partitions import partitions
 from stages.core.shards import ShardWriter, read_shard, shard_rows, shard_schema, write_parquet
 from stages.core.stats import StageStats
 from stages.dedup.common import link_or_copy, read_table
-from stages.dedup.exact import BYTES_PER_ROW, MIN_BUCKETS, BucketItem, _bucket_pass, _index_files, write_buckets
+from stages.dedup.exact import BYTES_PER_ROW, MIN_BUCKETS, bucket_passes, write_buckets
 from stages.dedup.index import DedupIndex
 
 REASON = "too_little_left"
@@ -231,11 +231,11 @@ class ParagraphDedup(GlobalStage):
     def run(self, shards: list[str], ctx: GlobalContext) -> GlobalResult:
         t_start = time.perf_counter()
         params = {"stage": self.name, "key_definition": KEY_DEFINITION, "unit": self.unit, "min_chars": self.min_chars}
-        run_key = (os.path.abspath(ctx.run_dir), ctx.stage_key)
         index = DedupIndex(self.index_dir or ctx.index_dir, PARAM_KEYS) if self.incremental else None
         if index is not None:
             index.check_params(params)
-        segments = index.segments(exclude=run_key) if index is not None else []
+            owner = index.owner(ctx.run_dir, ctx.stage_key, ctx.run_id)
+        segments = index.segments(exclude=owner) if index is not None else []
         n_index = sum(sum(m["parts"]) for _, m in segments)
         n_par = _PARAGRAPHS_PER_DOC * sum(shard_rows(s) for s in shards)
         buckets = self.buckets or partitions(n_par + n_index, BYTES_PER_ROW, self.budget_mb(ctx), MIN_BUCKETS)
@@ -250,29 +250,9 @@ class ParagraphDedup(GlobalStage):
             [KeyItem(s, i, p1, buckets, self.unit, self.min_chars) for i, s in enumerate(shards)],
         )
         timings["keys"] = time.perf_counter() - t0
-        items = [
-            BucketItem(
-                bucket=b,
-                buckets=buckets,
-                files=[
-                    (i, os.path.join(p1, f"s{i:05d}-b{b:04d}.arrow")) for i, r in enumerate(res1) if b in r["buckets"]
-                ],
-                index_files=_index_files(segments, b, buckets),
-                dir=p2,
-                keep="first",
-                use_quality=False,
-                segment=os.path.join(seg_dir, f"bucket-{b:05d}.arrow") if seg_dir else None,
-                run=run_name,
-            )
-            for b in range(buckets)
-        ]
         t0 = time.perf_counter()
-        res2 = ctx.map(_bucket_pass, items)
+        res2, drop_files = bucket_passes(ctx, res1, p1, p2, segments, buckets, "first", False, seg_dir, run_name)
         timings["buckets"] = time.perf_counter() - t0
-        drop_files: dict[int, list[str]] = {}
-        for r in res2:
-            for no, path in r["drops"].items():
-                drop_files.setdefault(int(no), []).append(path)
         items3 = [
             RewriteItem(
                 shard=s,
@@ -296,8 +276,7 @@ class ParagraphDedup(GlobalStage):
         added = [int(r["added"]) for r in res2]
         if index is not None:
             index.write_params(params)
-            meta = {"run": run_name, "run_dir": run_key[0], "stage_key": ctx.stage_key, "buckets": buckets}
-            index.commit_segment(seg_dir, meta | {"parts": added})
+            index.commit_segment(seg_dir, {"run": run_name, "buckets": buckets, "parts": added}, owner)
         stats = StageStats()
         for r in res3:
             stats = stats + StageStats.from_dict(r)

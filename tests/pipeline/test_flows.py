@@ -1,5 +1,6 @@
 """The real Prefect flow (an ephemeral API server starts once per test session: ~20-40 s)."""
 
+import json
 import os
 from pathlib import Path
 
@@ -15,8 +16,14 @@ def test_sample_curation_through_prefect_opens_with_datasets_and_reruns_skip(rep
 
     from pipeline.flows import run_flow
 
-    cfg = load_config(str(repo_dir / "configs" / "sample.yaml"), {"output.dir": str(tmp_path / "run")})
+    # small shards (and batches: shards start where a batch would), so the sample is cut within its files and
+    # runs on the process pool, as a big input would
+    overrides = {"output.dir": str(tmp_path / "run"), "execution.shard_mb": 0.01, "execution.batch_size": 8}
+    cfg = load_config(str(repo_dir / "configs" / "sample.yaml"), overrides)
     first = run_flow(cfg)
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["engine"] == "prefect-process"
+    assert len([s for s in manifest["shards"] if s["segment"] == 0]) > len(manifest["inputs"])
     assert first.stats.docs_in == first.data_rows + first.rejected_rows
     assert first.skipped_tasks == 0 and first.total_tasks >= 2
     ds = datasets.load_from_disk(str(tmp_path / "run" / "data"))
@@ -32,6 +39,11 @@ def test_sample_curation_through_prefect_opens_with_datasets_and_reruns_skip(rep
     second = run_flow(cfg)
     assert second.skipped_tasks == second.total_tasks
     assert {f: (data / f).read_bytes() for f in os.listdir(data)} == before
+
+    # at the default shard size the sample is one shard's worth: one task in the flow's own process
+    small = run_flow(load_config(str(repo_dir / "configs" / "sample.yaml"), {"output.dir": str(tmp_path / "small")}))
+    assert json.loads((tmp_path / "small" / "manifest.json").read_text())["engine"] == "prefect-inline"
+    assert (small.data_rows, small.rejected_rows) == (first.data_rows, first.rejected_rows)
 
 
 def test_a_user_error_inside_the_flow_is_one_line_without_a_traceback(tmp_path: Path):

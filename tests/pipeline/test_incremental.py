@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from pipeline.config import validate_config
 from pipeline.runner import run_local
@@ -74,3 +75,64 @@ def test_append_mode_keeps_one_dataset_over_all_versions_without_rewriting(tmp_p
     ds = datasets.load_from_disk(str(tmp_path / "out" / "data"))
     assert ds["id"] == ["a1", "a2", "b2"]
     assert (first_file.stat().st_ino, first_file.read_bytes()) == before
+
+
+def _single(tmp: Path, out: Path, stages: list[str], index_dir: Path | None = None):
+    if index_dir is not None:
+        stages = [{s: {"index_dir": str(index_dir)}} for s in stages]
+    return validate_config(
+        {
+            "input": {"paths": [str(tmp / "in" / "*.jsonl")]},
+            "output": {"dir": str(out)},
+            "stages": ["normalize", *stages],
+            "execution": {"engine": "local", "task_runner": "sequential"},
+        }
+    )
+
+
+@pytest.mark.parametrize("how", ["move", "copy", "move with its outside index"])
+@pytest.mark.parametrize("stage", ["exact_dedup", "minhash_dedup", "paragraph_dedup"])
+def test_a_moved_or_copied_run_folder_keeps_every_document(tmp_path: Path, stage: str, how: str):
+    """The index must not know the run folder by its absolute path: documents would match their own entries."""
+    import shutil
+
+    import datasets
+
+    (tmp_path / "in").mkdir()
+    _write(tmp_path / "in" / "day1.jsonl", [("a1", DOCS[0]), ("a2", DOCS[1]), ("a3", DOCS[2])])
+    index = tmp_path / "shared-index" if how.endswith("index") else None
+    first = run_local(_single(tmp_path, tmp_path / "A", [stage], index))
+    assert first is not None and first.data_rows == 3
+    texts = datasets.load_from_disk(str(tmp_path / "A" / "data"))["text"]
+    moved = tmp_path / "B"
+    (shutil.copytree if how == "copy" else shutil.move)(tmp_path / "A", moved)
+    shutil.rmtree(moved / "work")  # so nothing is skipped: the stage runs against the index again
+    again = run_local(_single(tmp_path, moved, [stage], index))
+    assert again is not None and again.data_rows == 3, again.summary()
+    assert datasets.load_from_disk(str(moved / "data"))["text"] == texts  # no paragraph removed either
+    assert not (moved / "rejected").exists() or pq.read_table(moved / "rejected").num_rows == 0
+
+
+def test_append_refusing_new_columns_leaves_no_complete_version(tmp_path: Path):
+    """A version is complete only once data/ includes it; the refusal says why, and the next run tries again."""
+    import datasets
+
+    from pipeline.io.files import InputError
+
+    (tmp_path / "in").mkdir()
+    _write(tmp_path / "in" / "day1.jsonl", [("a1", DOCS[0]), ("a2", DOCS[1])])
+    base = _config(tmp_path)
+    cfg = base.model_copy(update={"output": base.output.model_copy(update={"mode": "append"})})
+    run_local(cfg)
+    (tmp_path / "in" / "day2.jsonl").write_text(
+        json.dumps({"id": "b1", "text": DOCS[2], "url": "https://example.cn/b1"}, ensure_ascii=False) + "\n", "utf-8"
+    )
+    for _ in range(2):  # the second run must not say "nothing new"
+        with pytest.raises(InputError, match="append needs one schema"):
+            run_local(cfg)
+        runs = json.loads((tmp_path / "out" / "runs.json").read_text())["runs"]
+        assert [r["status"] for r in runs] == ["complete", "failed"]
+        manifest = json.loads((tmp_path / "out" / "v0002" / "manifest.json").read_text())
+        assert manifest["status"] == "failed" and "append needs one schema" in manifest["reason"]
+    assert datasets.load_from_disk(str(tmp_path / "out" / "data"))["id"] == ["a1", "a2"]
+    assert "failed" in table(str(tmp_path / "out"))
