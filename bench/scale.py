@@ -166,7 +166,8 @@ def _hash_files(paths: list[str]) -> str:
 
 def _hash_rows(paths: list[str]) -> str:
     """Hash of the rows in order (every column), independent of how they are split into files and batches: one
-    running hash per column over all batches, combined at the end."""
+    running hash per column over all batches (two for a string column: lengths and bytes, so that batch
+    boundaries never interleave them), combined at the end."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -180,7 +181,8 @@ def _hash_rows(paths: list[str]) -> str:
                 if pa.types.is_string(col.type):
                     lens = pc.fill_null(pc.binary_length(col), -1).to_numpy(zero_copy_only=False)
                     h.update(lens.astype(np.int64).tobytes())
-                    h.update("".join(x or "" for x in col.to_pylist()).encode())
+                    text = hashes.setdefault(name + "\0bytes", hashlib.sha256())
+                    text.update("".join(x or "" for x in col.to_pylist()).encode())
                 else:
                     h.update(np.asarray(col.to_numpy(zero_copy_only=False)).tobytes())
     total = hashlib.sha256()
