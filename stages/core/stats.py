@@ -58,6 +58,14 @@ class StageStats:
         d["counters"] = Counter(d.get("counters", {}))
         return cls(**d)
 
+    @classmethod
+    def total(cls, dicts: list[dict]) -> StageStats:
+        """The sum of the stats dicts that a global stage's pass tasks return."""
+        stats = cls()
+        for d in dicts:
+            stats = stats + cls.from_dict(d)
+        return stats
+
 
 @dataclass
 class RunStats:

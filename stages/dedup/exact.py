@@ -52,7 +52,7 @@ from stages.dedup.common import (
     rewrite_shard,
     write_table,
 )
-from stages.dedup.index import DedupIndex
+from stages.dedup.index import DedupIndex, Owner
 
 REASON = "exact_duplicate"
 BYTES_PER_ROW = 200  # pass 2, per row of the bucket: 5 numeric columns, id, sort keys and orders (bench/scale.py)
@@ -240,6 +240,7 @@ class ExactDedup(GlobalStage):
         stage = self.name
         params = {"stage": self.name, "key_definition": KEY_DEFINITION}
         index = DedupIndex(self.index_dir or ctx.index_dir, PARAM_KEYS) if self.incremental else None
+        owner = None
         if index is not None:
             index.check_params(params)  # fail before any work
             owner = index.owner(ctx.run_dir, ctx.stage_key, ctx.run_id)
@@ -278,13 +279,8 @@ class ExactDedup(GlobalStage):
         res3 = ctx.map(_rewrite_pass, rewrites)
         timings["rewrite"] = time.perf_counter() - t0
         rejected = [p for p in (r.pop("rejected") for r in res3) if p]
-        added = [int(r["added"]) for r in res2]
-        if index is not None:
-            index.write_params(params)
-            index.commit_segment(seg_dir, {"run": run_name, "buckets": buckets, "parts": added}, owner)
-        stats = StageStats()
-        for r in res3:
-            stats = stats + StageStats.from_dict(r)
+        added = commit_bucket_segment(index, params, seg_dir, run_name, buckets, res2, owner)
+        stats = StageStats.total(res3)
         stats.seconds = time.perf_counter() - t_start
         return GlobalResult(
             shards=[it.out for it in rewrites],
@@ -303,6 +299,24 @@ class ExactDedup(GlobalStage):
                 "seconds": {k: round(v, 3) for k, v in timings.items()},
             },
         )
+
+
+def commit_bucket_segment(
+    index: DedupIndex | None,
+    params: dict,
+    seg_dir: str | None,
+    run: str,
+    buckets: int,
+    res2: list[dict],
+    owner: Owner | None,
+) -> list[int]:
+    """Record this run's new keys (per bucket, from `bucket_passes`' results) as one index segment; returns how
+    many each bucket added."""
+    added = [int(r["added"]) for r in res2]
+    if index is not None:
+        index.write_params(params)
+        index.commit_segment(seg_dir, {"run": run, "buckets": buckets, "parts": added}, owner)
+    return added
 
 
 def bucket_passes(

@@ -667,9 +667,7 @@ class MinHashDedup(GlobalStage):
             index.write_params(params)
             index.commit_segment(seg_dir, {"run": run_name, "parts": index_rows}, owner)
 
-        stats = StageStats()
-        for r in res4:
-            stats = stats + StageStats.from_dict(r)
+        stats = StageStats.total(res4)
         stats.seconds = time.perf_counter() - t_start
         report = {
             "params": params,

@@ -46,7 +46,7 @@ from stages.core.partitions import partitions
 from stages.core.shards import ShardWriter, read_shard, shard_rows, shard_schema, write_parquet
 from stages.core.stats import StageStats
 from stages.dedup.common import link_or_copy, read_table
-from stages.dedup.exact import BYTES_PER_ROW, MIN_BUCKETS, bucket_passes, write_buckets
+from stages.dedup.exact import BYTES_PER_ROW, MIN_BUCKETS, bucket_passes, commit_bucket_segment, write_buckets
 from stages.dedup.index import DedupIndex
 
 REASON = "too_little_left"
@@ -232,6 +232,7 @@ class ParagraphDedup(GlobalStage):
         t_start = time.perf_counter()
         params = {"stage": self.name, "key_definition": KEY_DEFINITION, "unit": self.unit, "min_chars": self.min_chars}
         index = DedupIndex(self.index_dir or ctx.index_dir, PARAM_KEYS) if self.incremental else None
+        owner = None
         if index is not None:
             index.check_params(params)
             owner = index.owner(ctx.run_dir, ctx.stage_key, ctx.run_id)
@@ -273,13 +274,8 @@ class ParagraphDedup(GlobalStage):
         top: Counter = Counter()
         for r in res3:
             top.update(dict(r.pop("top")))
-        added = [int(r["added"]) for r in res2]
-        if index is not None:
-            index.write_params(params)
-            index.commit_segment(seg_dir, {"run": run_name, "buckets": buckets, "parts": added}, owner)
-        stats = StageStats()
-        for r in res3:
-            stats = stats + StageStats.from_dict(r)
+        added = commit_bucket_segment(index, params, seg_dir, run_name, buckets, res2, owner)
+        stats = StageStats.total(res3)
         stats.seconds = time.perf_counter() - t_start
         removed = sum(v for k, v in stats.counters.items() if k.startswith("paragraphs_removed."))
         return GlobalResult(
