@@ -616,7 +616,7 @@ def _check_inputs(cfg: RunConfig, shards: list[InputShard], results: list[dict[s
             if rejected is not None:
                 yield from rejected.column("id").to_pylist()
 
-    ids.check_unique([s.label for s in shards], [r["ids"] for r in results], ids_of)
+    ids.check_unique([s.label for s in shards], [r["ids"] for r in results], ids_of, cfg.execution.memory_budget_mb)
     docs: dict[str, int] = {}
     for s, r in zip(shards, results, strict=True):
         docs[s.file.path] = docs.get(s.file.path, 0) + r["stats"]["stages"][READ]["docs_in"]

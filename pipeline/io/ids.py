@@ -1,6 +1,7 @@
 """Ids must be unique over the whole input: a repeated id makes the ledger say `news-001 duplicate of news-001`
 and breaks every later join on id. Each read task records the 64-bit hashes of the ids it read (8 bytes per
-document, sorted, beside its output); `check_unique` compares them all and names the id and both files.
+document, sorted, beside its output); `check_unique` compares them range by range under the memory budget
+and names the id and both files.
 `input.duplicate_ids: rekey` instead prefixes every input id with its file's source name, so files never clash.
 """
 
@@ -16,6 +17,7 @@ import xxhash
 
 from pipeline.io.files import InputError, InputFile
 from stages.core.atomic import TMP_SUFFIX
+from stages.core.partitions import partitions, range_bounds
 
 
 def id_hashes(ids: Iterable[str]) -> np.ndarray:
@@ -38,22 +40,42 @@ def rekey(batch: pa.RecordBatch | None, f: InputFile) -> pa.RecordBatch | None:
     return batch.set_column(i, "id", pc.binary_join_element_wise(f"{f.source}", batch.column(i), ":"))
 
 
-def check_unique(names: Sequence[str], hash_paths: Sequence[str], ids_of: Callable[[int], Iterable[str]]) -> None:
+BYTES_PER_ID = 40  # one partition's slice, its owners, the argsort and the sorted copy (8 + 8 + 8 + 8, + masks)
+
+
+def check_unique(
+    names: Sequence[str],
+    hash_paths: Sequence[str],
+    ids_of: Callable[[int], Iterable[str]],
+    budget_mb: float | None = None,
+) -> None:
     """InputError naming a repeated id and the inputs holding it (`names[i]`, one per hash file). `ids_of(i)`
-    yields the ids of input i (read only when hashes repeat, to name the id and rule out a hash collision)."""
-    arrays = [np.load(p) for p in hash_paths]
-    if not arrays:
+    yields the ids of input i (read only when hashes repeat, to name the id and rule out a hash collision).
+
+    Each hash file is sorted, so the check runs over ranges of the hash space (as many as `budget_mb` needs,
+    `stages.core.partitions`), each holding only its slice of every memory-mapped file: a billion ids need
+    8 GB on disk, not 16 GB in this process."""
+    arrays = [np.load(p, mmap_mode="r") for p in hash_paths]
+    total = sum(len(a) for a in arrays)
+    if not total:
         return
-    allh = np.concatenate(arrays)
-    owner = np.repeat(np.arange(len(arrays)), [len(a) for a in arrays])
-    order = np.argsort(allh, kind="stable")
-    s = allh[order]
-    rep = np.flatnonzero(s[1:] == s[:-1])
-    if not len(rep):
-        return
-    n_dup = len(np.unique(s[rep]))
-    for k in rep[:20]:  # a hash collision is ~never; a few candidates settle it
-        target, a, b = int(s[k]), int(owner[order[k]]), int(owner[order[k + 1]])
+    parts = partitions(total, BYTES_PER_ID, budget_mb) if budget_mb else 1
+    candidates: list[tuple[int, int, int]] = []  # (hash, owner a, owner b) of the first repeats found
+    n_dup = 0
+    for q in range(parts):
+        lo, hi = range_bounds(q, parts)
+        cut = [_slice(a, lo, hi) for a in arrays]
+        allh = np.concatenate(cut)
+        owner = np.repeat(np.arange(len(cut)), [len(a) for a in cut])
+        order = np.argsort(allh, kind="stable")
+        s = allh[order]
+        rep = np.flatnonzero(s[1:] == s[:-1])
+        if not len(rep):
+            continue
+        n_dup += len(np.unique(s[rep]))
+        for k in rep[: 20 - len(candidates)]:  # a hash collision is ~never; a few candidates settle it
+            candidates.append((int(s[k]), int(owner[order[k]]), int(owner[order[k + 1]])))
+    for target, a, b in candidates:
         found = {}
         for i in dict.fromkeys((a, b)):
             for doc_id in ids_of(i):
@@ -67,3 +89,9 @@ def check_unique(names: Sequence[str], hash_paths: Sequence[str], ids_of: Callab
                     f"id {doc_id!r} appears in {both}{more}; ids must be unique: fix the input, drop "
                     "input.id_field to derive ids, or set input.duplicate_ids: rekey"
                 )
+
+
+def _slice(sorted_hashes: np.ndarray, lo: int, hi: int | None) -> np.ndarray:
+    a = np.searchsorted(sorted_hashes, np.uint64(lo)) if lo else 0
+    b = len(sorted_hashes) if hi is None else np.searchsorted(sorted_hashes, np.uint64(hi))
+    return np.asarray(sorted_hashes[a:b])

@@ -60,3 +60,25 @@ def test_an_empty_input_file_warns(tmp_path: Path):
     (tmp_path / "in" / "b.jsonl").write_text("")
     with pytest.warns(InputWarning, match=r"b\.jsonl: holds no documents"):
         assert run_local(_config(tmp_path)).data_rows == 1
+
+
+def test_the_id_check_under_a_tiny_budget_finds_the_same_repeats(tmp_path: Path):
+    """Many hash ranges (a 1 MB budget over 200k ids) must find what one range finds, with the same count."""
+    from pipeline.io import ids
+    from stages.core.partitions import partitions
+
+    files = [[f"f{f}-{i}" for i in range(100_000)] for f in range(2)]
+    files[1][5], files[1][7], files[1][9] = "f0-77", "f0-99999", "f0-0"  # three ids of file 0 again
+    paths = []
+    for f, names in enumerate(files):
+        paths.append(str(tmp_path / f"{f}.ids.npy"))
+        ids.write_hashes(paths[-1], [ids.id_hashes(names)])
+    assert partitions(200_000, ids.BYTES_PER_ID, 1) >= 16
+    messages = []
+    for budget in (None, 1):
+        with pytest.raises(InputError) as err:
+            ids.check_unique(["a.jsonl", "b.jsonl"], paths, files.__getitem__, budget)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
+    assert "appears in a.jsonl and b.jsonl (2 more ids repeat)" in messages[0]
+    ids.check_unique(["a.jsonl"], paths[:1], files.__getitem__, 1)  # one file alone repeats nothing
