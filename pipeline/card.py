@@ -98,6 +98,42 @@ def dataset_card(cfg: RunConfig, stats: RunStats, inputs: list[InputFile], shard
     return "\n".join(lines) + "\n"
 
 
+def appended_card(versions: list[tuple[str, int, str | None]]) -> str:
+    """The card of `output.mode: append`'s combined `data/`, from (version folder, documents, that version's
+    card or None) per version: their languages in order of first appearance, the size of all of them, and a
+    table that points at each version's own card (sources, recipe, funnel), which this one does not repeat."""
+    metas = [_front_matter(card) for _, _, card in versions if card]
+    n = sum(docs for _, docs, _ in versions)
+    langs = list(dict.fromkeys(lang for m in metas for lang in m.get("language", [])))
+    name = metas[-1].get("pretty_name", "jingxuan") if metas else "jingxuan"
+    meta: dict[str, Any] = {"language": langs} if langs else {}
+    meta |= {
+        "pretty_name": name,
+        "size_categories": [size_category(n)],
+        "task_categories": ["text-generation"],
+        "tags": list(dict.fromkeys(["jingxuan", "curated", *(t for m in metas for t in m.get("tags", []))])),
+    }
+    lines = ["---", yaml.safe_dump(meta, allow_unicode=True, sort_keys=False).rstrip(), "---", ""]
+    lines += [
+        f"# {name}",
+        "",
+        f"{n:,} documents appended from {len(versions)} versions, earlier versions first, each curated by "
+        f"jingxuan {_version()} and never rewritten. Open it with `datasets.load_from_disk`.",
+        "",
+        "| version | documents | card |",
+        "|---|---:|---|",
+    ]
+    for folder, docs, card in versions:
+        link = f"[{folder}/data/{CARD_NAME}](../{folder}/data/{CARD_NAME})" if card else "(written before cards)"
+        lines.append(f"| {folder} | {docs:,} | {link} |")
+    return "\n".join(lines) + "\n"
+
+
+def _front_matter(card: str) -> dict[str, Any]:
+    parts = card.split("---\n", 2)
+    return (yaml.safe_load(parts[1]) or {}) if card.startswith("---\n") and len(parts) == 3 else {}
+
+
 def _portable(params: Any, base_dir: str) -> Any:
     """Parameters with local file paths relative to the config's folder, as a recipe is written."""
     if isinstance(params, dict):

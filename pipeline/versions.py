@@ -16,12 +16,14 @@ import hashlib
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from pipeline.card import CARD_NAME, appended_card
 from pipeline.io.files import InputError, InputFile
 from pipeline.io.writer import fresh_dir, publish_dir, write_state
 from stages.core.atomic import read_json, write_json
-from stages.core.shards import shard_schema
+from stages.core.shards import shard_rows, shard_schema
 
 LEDGER = "runs.json"
 
@@ -94,7 +96,7 @@ def fail(root: str, version: int, reason: str) -> None:
 def publish_appended(root: str, extra: int | None = None) -> dict[str, int]:
     """`root/data`: all complete versions' data files (and version `extra`, about to complete) as one `datasets`
     folder, earlier versions first. A version is marked complete only after this succeeded with it."""
-    files, info = [], None
+    files, info, cards = [], None, []
     for r in ledger(root)["runs"]:
         if r["status"] != "complete" and r["version"] != extra:
             continue
@@ -109,6 +111,9 @@ def publish_appended(root: str, extra: int | None = None) -> dict[str, int]:
             )
         info = (os.path.join(data, "dataset_info.json"), first)
         files += [(r["dir"], os.path.join(data, n), state["_fingerprint"]) for n in names]
+        card = Path(data, CARD_NAME)
+        text = card.read_text(encoding="utf-8") if card.exists() else None
+        cards.append((r["dir"], sum(shard_rows(os.path.join(data, n)) for n in names), text))
     if info is None:
         return {"files": 0}
     tmp = fresh_dir(os.path.join(root, "data"))
@@ -120,6 +125,8 @@ def publish_appended(root: str, extra: int | None = None) -> dict[str, int]:
     write_state(tmp, names, hashlib.sha256("".join(fp for *_, fp in files).encode()).hexdigest()[:16])
     with open(info[0], "rb") as src, open(os.path.join(tmp, "dataset_info.json"), "wb") as dst:
         dst.write(src.read())
+    with open(os.path.join(tmp, CARD_NAME), "w", encoding="utf-8") as fh:
+        fh.write(appended_card(cards))
     publish_dir(tmp, os.path.join(root, "data"))
     return {"files": len(names)}
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from pipeline.config import validate_config
 from pipeline.runner import run_local
@@ -75,6 +76,12 @@ def test_append_mode_keeps_one_dataset_over_all_versions_without_rewriting(tmp_p
     ds = datasets.load_from_disk(str(tmp_path / "out" / "data"))
     assert ds["id"] == ["a1", "a2", "b2"]
     assert (first_file.stat().st_ino, first_file.read_bytes()) == before
+    card = (tmp_path / "out" / "data" / "README.md").read_text(encoding="utf-8")
+    meta = yaml.safe_load(card.split("---\n")[1])
+    assert meta["size_categories"] == ["n<1K"] and "jingxuan" in meta["tags"]
+    assert "3 documents appended from 2 versions" in card
+    assert "| v0001 | 2 | [v0001/data/README.md](../v0001/data/README.md) |" in card
+    assert "| v0002 | 1 |" in card and (tmp_path / "out" / "v0002" / "data" / "README.md").exists()
 
 
 def _single(tmp: Path, out: Path, stages: list[str], index_dir: Path | None = None):
