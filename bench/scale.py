@@ -125,11 +125,15 @@ def _cpu() -> float:
 
 
 def _measured(job):
+    from stages.core.partitions import release_memory
+
     fn, item = job
     _reset_hwm()
     c0 = _cpu()
     out = fn(item)
-    return out, {"rss": _hwm_mb(), "cpu": _cpu() - c0}
+    stats = {"rss": _hwm_mb(), "cpu": _cpu() - c0}
+    release_memory()  # as the runner does after every task of a global pass
+    return out, stats
 
 
 def _warm(_):
@@ -328,7 +332,8 @@ def _stage_cpu(r: dict, stage: str) -> float:
 
 def pass_rows(results: list[dict]) -> list[dict]:
     rows = []
-    for name in results[0]["passes"]:
+    # every size's passes, in the run order of the largest (small sizes skip the star rounds)
+    for name in dict.fromkeys(name for r in reversed(results) for name in r["passes"]):
         row = {"pass": name}
         for r in results:
             p = r["passes"].get(name, {"tasks": 0, "rss": 0, "cpu": 0})

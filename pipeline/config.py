@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from stages.base import STAGES, Stage, UnknownStageError
+from stages.core.partitions import MIN_BUDGET_MB
 
 
 class ConfigError(ValueError):
@@ -92,7 +93,7 @@ class ExecutionConfig(_Strict):
     seed: int = 0
     memory_budget_mb: int = Field(
         2048,
-        ge=512,  # a worker holds ~440 MB with no data (stages.core.partitions): below that no partitioning helps
+        ge=MIN_BUDGET_MB,  # a worker's own footprint is most of it (stages.core.partitions)
         description="peak RSS per task of every global pass: dedup and curriculum partition their work to fit "
         "(a global stage's own memory_budget_mb overrides it; see docs/scale.md)",
     )

@@ -47,6 +47,7 @@ from stages.base import GlobalContext, GlobalResult, GlobalStage, Stage
 from stages.core.arrow import text_chars
 from stages.core.atomic import TMP_SUFFIX, atomic_path, read_json, write_json
 from stages.core.ledger import REJECTED_SCHEMA
+from stages.core.partitions import release_memory
 from stages.core.shards import ShardWriter, read_shard, shard_schema
 from stages.core.stats import ConservationError, RunStats, StageStats
 
@@ -286,6 +287,13 @@ def run_shard_task(task: ShardTask) -> dict[str, Any]:
 # -- global stages ------------------------------------------------------------------------------------------
 
 
+def _released(fn: Callable[[Any], Any], item: Any) -> Any:
+    try:
+        return fn(item)
+    finally:
+        release_memory()
+
+
 def _each(fn: Callable[[Any], Any], items: list) -> list:
     """Several items in one task, one after the other (each shard keeps its own output, marker and stats)."""
     return [fn(x) for x in items]
@@ -341,7 +349,8 @@ def run_global_segment(
     def stage_map(fn: Callable, items: list) -> list:
         checkpoint(f"global:{spec.key}:{next(passes)}")
         label = f"{spec.key}.{getattr(fn, '__name__', 'task')}"
-        return grouped(map_fn, max_tasks(cfg, len(items)))(fn, items, label=label)
+        # each pass's task starts from the worker's base, which `memory_budget_mb` partitioning assumes
+        return grouped(map_fn, max_tasks(cfg, len(items)))(functools.partial(_released, fn), items, label=label)
 
     ctx = GlobalContext(
         stage_key=spec.key,

@@ -16,17 +16,44 @@ bench/scale.py.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
 
 import numpy as np
+import pyarrow as pa
 
 WORKER_BASE_MB = 440  # RSS of a worker that holds no data: imports, curriculum's signal tables, allocator slack
+MIN_BUDGET_MB = 512  # the smallest `memory_budget_mb` a run accepts (pipeline.config)
 MAX_PARTITIONS = 1 << 20
 
 
 def usable_bytes(budget_mb: float) -> float:
-    """Bytes a task may spend on data under `budget_mb` (the whole process's peak RSS target)."""
-    return max(budget_mb - WORKER_BASE_MB, budget_mb / 4) * 2**20
+    """Bytes a task may spend on data under `budget_mb` (the whole process's peak RSS target). A budget below
+    MIN_BUDGET_MB cannot hold a worker at all: tests use one only to force many partitions, and get a quarter."""
+    if budget_mb < MIN_BUDGET_MB:
+        return budget_mb / 4 * 2**20
+    return (budget_mb - WORKER_BASE_MB) * 2**20
+
+
+def release_memory() -> None:
+    """Give the memory a finished task freed back to the system (Arrow's pool, then glibc's malloc), so the
+    next task on this worker starts from the worker's base and not from the last task's high-water mark."""
+    pa.default_memory_pool().release_unused()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _glibc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None  # glibc only
+
+
+_LIBC = _glibc()
 
 
 def partitions(rows: int, bytes_per_row: float, budget_mb: float, minimum: int = 1) -> int:

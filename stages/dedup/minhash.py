@@ -29,6 +29,7 @@ permutations (signatures are 512 B of it).
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from dataclasses import dataclass
@@ -207,27 +208,49 @@ class Sources:
         self.sources = sources
         rows = np.array([s["rows"] for s in sources], np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
+        self._layout: dict[int, tuple[int, tuple, np.dtype]] = {}  # .npy header of each signature file
+
+    def _signature_file(self, s: int) -> np.ndarray:
+        """A fresh memory map of source s's signatures. The header is parsed once per task (a partitioned pass
+        maps every source once per chunk, and parsing cost more than the pass's own work at 5M documents);
+        the map itself is not kept, so the pages it touched do not stay in this task's RSS."""
+        path = self.sources[s]["sig"]
+        if s not in self._layout:
+            first = np.load(path, mmap_mode="r")
+            self._layout[s] = (first.offset, first.shape, first.dtype)
+            return first
+        offset, shape, dtype = self._layout[s]
+        if not shape[0]:
+            return np.zeros(shape, dtype)
+        return np.memmap(path, dtype, "r", offset, shape)
 
     def split(self, keys: np.ndarray):
-        """(source number, rows) for each source holding some of the sorted `keys`."""
+        """(source number, slice of `keys`, rows) for each source holding some of the sorted `keys`."""
         src = np.searchsorted(self.offsets, keys, side="right") - 1
-        for s in np.unique(src):
-            sel = src == s
-            yield int(s), sel, keys[sel] - self.offsets[s]
+        cuts = np.r_[0, np.flatnonzero(src[1:] != src[:-1]) + 1, len(keys)] if len(keys) else []
+        for a, b in itertools.pairwise(cuts):
+            sel = slice(int(a), int(b))
+            yield int(src[a]), sel, keys[sel] - self.offsets[src[a]]
 
     def signatures(self, keys: np.ndarray, num_perm: int) -> np.ndarray:
         """Signatures of sorted unique keys, read from memory-mapped `.npy` files."""
         out = np.empty((len(keys), num_perm), np.uint32)
         for s, sel, rows in self.split(keys):
-            out[sel] = np.load(self.sources[s]["sig"], mmap_mode="r")[rows]
+            out[sel] = self._signature_file(s)[rows]
         return out
 
-    def column(self, keys: np.ndarray, name: str, default) -> np.ndarray:
-        out = np.full(len(keys), default, dtype=object if isinstance(default, str | type(None)) else None)
+    def columns(self, keys: np.ndarray, defaults: dict[str, Any]) -> dict[str, np.ndarray]:
+        """Meta columns (name -> default where a source lacks it) of sorted unique keys, each source read once."""
+        out = {
+            name: np.full(len(keys), d, dtype=object if isinstance(d, str | type(None)) else None)
+            for name, d in defaults.items()
+        }
         for s, sel, rows in self.split(keys):
             t = read_table(self.sources[s]["meta"])
-            if name in t.column_names:
-                out[sel] = t.column(name).take(pa.array(rows)).to_numpy(zero_copy_only=False)
+            take = pa.array(rows)
+            for name in defaults:
+                if name in t.column_names:
+                    out[name][sel] = t.column(name).take(take).to_numpy(zero_copy_only=False)
         return out
 
     def folded_texts(self, keys: np.ndarray) -> list[str | None]:
@@ -238,7 +261,7 @@ class Sources:
             if shard is None:
                 continue
             text = pa.Table.from_batches(list(read_shard(shard, ["text"]))).column("text").take(pa.array(rows))
-            for i, t in zip(np.flatnonzero(sel).tolist(), fold(text).to_pylist(), strict=True):
+            for i, t in zip(range(sel.start, sel.stop), fold(text).to_pylist(), strict=True):
                 out[i] = t
         return out
 
@@ -393,8 +416,8 @@ def cluster_rows(nodes: np.ndarray, roots: np.ndarray, sources: Sources, item: C
             "jaccard": np.zeros(0, np.float32),
             "run": np.zeros(0, object),
         }
-    length = sources.column(nodes, "length", 0).astype(np.float64)
-    quality = sources.column(nodes, "quality", -np.inf).astype(np.float64)
+    meta = sources.columns(nodes, {"length": 0, "quality": -np.inf, "id": None, "run": None})
+    length, quality = meta["length"].astype(np.float64), meta["quality"].astype(np.float64)
     old = nodes < item.n_index
     length[old], quality[old] = np.inf, np.inf  # earlier runs' documents are already published: keep them
     order = np.lexsort([*rank_order(nodes, length, quality, item.keep, item.use_quality), roots])
@@ -403,7 +426,7 @@ def cluster_rows(nodes: np.ndarray, roots: np.ndarray, sources: Sources, item: C
     kept_sorted = nodes[order][np.maximum.accumulate(np.where(start, np.arange(n), 0))]
     kept = np.empty(n, np.int64)
     kept[order] = kept_sorted
-    ids = sources.column(nodes, "id", None)
+    ids = meta["id"]
     return {
         "key": nodes,
         "kept_key": kept,
@@ -411,7 +434,7 @@ def cluster_rows(nodes: np.ndarray, roots: np.ndarray, sources: Sources, item: C
         "cluster": ids[np.searchsorted(nodes, kept)],
         "id": ids,
         "jaccard": sources.jaccard(nodes, kept, item.num_perm),
-        "run": sources.column(nodes, "run", None),
+        "run": meta["run"],
     }
 
 
@@ -600,7 +623,13 @@ class MinHashDedup(GlobalStage):
         # pass 3: connected components, then the keep policy per root partition
         t0 = time.perf_counter()
         n_links = sum(r["links"] for r in res2)
-        node_parts = partitions(2 * n_links, max(CLUSTER_BYTES_PER_NODE, BYTES_PER_EDGE), budget)  # nodes <= 2 links
+        # a phase task holds both directed entries of its links (duplicates across bands included); the cluster
+        # pass holds its nodes, of which there are at most 2 per link and at most one per document
+        n_docs = int(sum(s["rows"] for s in src_list))
+        node_parts = max(
+            partitions(2 * n_links, BYTES_PER_EDGE, budget),
+            partitions(min(2 * n_links, n_docs), CLUSTER_BYTES_PER_NODE, budget),
+        )
         common = dict(
             sources=src_list,
             n_index=n_index,
