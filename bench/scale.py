@@ -103,10 +103,10 @@ def make_shards(n: int, out_dir: str, shard_docs: int, chars: int, seed: int = 0
 # -- measured execution -------------------------------------------------------------------------------------
 
 
-def _hwm_mb() -> float:
+def _hwm_mb(field: str = "VmHWM") -> float:
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -128,10 +128,11 @@ def _measured(job):
     from stages.core.partitions import release_memory
 
     fn, item = job
+    start = _hwm_mb("VmRSS")  # what the worker holds before the task: its base, after earlier tasks
     _reset_hwm()
     c0 = _cpu()
     out = fn(item)
-    stats = {"rss": _hwm_mb(), "cpu": _cpu() - c0}
+    stats = {"rss": _hwm_mb(), "start": start, "cpu": _cpu() - c0}
     release_memory()  # as the runner does after every task of a global pass
     return out, stats
 
@@ -156,6 +157,7 @@ class MeasuredMap:
         p = self.passes[f"{self.stage}.{fn.__name__}"]
         p["tasks"] += len(items)
         p["rss"] = max(p["rss"], *(m["rss"] for _, m in res)) if res else p["rss"]
+        p["start"] = max(p.get("start", 0.0), *(m["start"] for _, m in res)) if res else p.get("start", 0.0)
         p["cpu"] += sum(m["cpu"] for _, m in res)
         p["wall"] += time.perf_counter() - t0
         return [r for r, _ in res]
@@ -339,6 +341,7 @@ def pass_rows(results: list[dict]) -> list[dict]:
             p = r["passes"].get(name, {"tasks": 0, "rss": 0, "cpu": 0})
             row[f"{r['docs']}: tasks"] = p["tasks"]
             row[f"{r['docs']}: RSS MB"] = round(p["rss"])
+            row[f"{r['docs']}: base MB"] = round(p.get("start", 0))
             row[f"{r['docs']}: CPU us/doc"] = 1e6 * p["cpu"] / r["docs"]
         rows.append(row)
     return rows

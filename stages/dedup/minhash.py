@@ -30,6 +30,7 @@ permutations (signatures are 512 B of it).
 from __future__ import annotations
 
 import itertools
+import mmap
 import os
 import time
 from dataclasses import dataclass
@@ -208,21 +209,30 @@ class Sources:
         self.sources = sources
         rows = np.array([s["rows"] for s in sources], np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
-        self._layout: dict[int, tuple[int, tuple, np.dtype]] = {}  # .npy header of each signature file
+        self._maps: dict[int, tuple[mmap.mmap | None, np.ndarray]] = {}
 
     def _signature_file(self, s: int) -> np.ndarray:
-        """A fresh memory map of source s's signatures. The header is parsed once per task (a partitioned pass
-        maps every source once per chunk, and parsing cost more than the pass's own work at 5M documents);
-        the map itself is not kept, so the pages it touched do not stay in this task's RSS."""
-        path = self.sources[s]["sig"]
-        if s not in self._layout:
-            first = np.load(path, mmap_mode="r")
-            self._layout[s] = (first.offset, first.shape, first.dtype)
-            return first
-        offset, shape, dtype = self._layout[s]
-        if not shape[0]:
-            return np.zeros(shape, dtype)
-        return np.memmap(path, dtype, "r", offset, shape)
+        """Source s's signatures, mapped once per task: a task of a partitioned pass reads every source once
+        per chunk of pairs, and mapping the file each time cost more than the pass's own work at 5M documents."""
+        if s not in self._maps:
+            layout = np.load(self.sources[s]["sig"], mmap_mode="r")  # parses the .npy header
+            offset, shape, dtype = layout.offset, layout.shape, layout.dtype
+            del layout
+            if not shape[0]:
+                self._maps[s] = (None, np.zeros(shape, dtype))
+            else:
+                with open(self.sources[s]["sig"], "rb") as f:
+                    m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                count = int(np.prod(shape))
+                self._maps[s] = (m, np.frombuffer(m, dtype, count, offset).reshape(shape))
+        return self._maps[s][1]
+
+    def _unmap_pages(self, s: int) -> None:
+        """Drop the pages a read touched from this process (they stay in the page cache), so the kept maps do
+        not add the signature files to the task's RSS."""
+        m = self._maps[s][0]
+        if m is not None:
+            m.madvise(mmap.MADV_DONTNEED)
 
     def split(self, keys: np.ndarray):
         """(source number, slice of `keys`, rows) for each source holding some of the sorted `keys`."""
@@ -237,6 +247,7 @@ class Sources:
         out = np.empty((len(keys), num_perm), np.uint32)
         for s, sel, rows in self.split(keys):
             out[sel] = self._signature_file(s)[rows]
+            self._unmap_pages(s)
         return out
 
     def columns(self, keys: np.ndarray, defaults: dict[str, Any]) -> dict[str, np.ndarray]:
