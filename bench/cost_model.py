@@ -33,7 +33,7 @@ def _stage_cpu(run: dict, stage: str) -> tuple[float, float]:
 def model(scale: dict, twokb: dict, docs: float, nodes: list[int], cores: int, efficiency: float, budget: float):
     from stages.core.partitions import partitions
     from stages.dedup.exact import BYTES_PER_ROW
-    from stages.dedup.minhash import BAND_BYTES_PER_ROW, CLUSTER_BYTES_PER_NODE
+    from stages.dedup.minhash import BAND_BYTES_PER_ROW, link_partitions
 
     runs = sorted(scale["results"], key=lambda r: r["docs"])
     small, large = runs[0], runs[-1]
@@ -64,7 +64,7 @@ def model(scale: dict, twokb: dict, docs: float, nodes: list[int], cores: int, e
     parts = {
         "exact buckets": partitions(int(docs), BYTES_PER_ROW, budget, 4),
         "MinHash band ranges": partitions(int(docs), BAND_BYTES_PER_ROW, budget),
-        "MinHash link partitions": partitions(int(2 * links * docs), CLUSTER_BYTES_PER_NODE, budget),
+        "MinHash link partitions": link_partitions(int(links * docs), int(docs), budget),
         "links per document": round(links, 2),
     }
     return rows, parts

@@ -6,7 +6,7 @@ The corpus is ONE file by default (`--files 1`, the most common shape): the spee
 the file into shards (`execution.shard_mb`). The ceiling printed first is the 1 -> 2 speed-up of a pure-Python
 CPU loop on a plain process pool, measured in the same run, so a table taken on a busy machine can be judged.
 
-    flock /tmp/bench.lock .venv/bin/python bench/scaling.py --docs 50000 --stages filters,full
+    flock /tmp/bench.lock .venv/bin/python bench/scaling.py --docs 60000 --stages filters,recipe --repeat 3
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -130,10 +131,12 @@ def main() -> None:
     ap.add_argument("--shard-mb", type=float, default=4.0, help="execution.shard_mb")
     ap.add_argument("--kinds", default="local-process,prefect-process")
     ap.add_argument("--stages", default="filters,recipe", help=f"comma-separated: {', '.join(STAGE_SETS)}")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per cell; the median is shown")
     args = ap.parse_args()
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     tmp = Path(tempfile.mkdtemp(prefix="jx-scaling-"))
     size = make_corpus(tmp / "in", args.docs, args.files)
+    print(f"median of {args.repeat} runs per cell")
     print(f"corpus: {args.docs:,} docs, {size / 1e6:.1f} MB in {args.files} file(s); shard_mb {args.shard_mb}")
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"ceiling: pure-Python CPU loop, plain process pool, 1 -> 2 workers: {cpu_ceiling():.2f}x")
@@ -147,8 +150,11 @@ def main() -> None:
             base = None
             for workers in (1, 2):
                 out = tmp / f"out-{name}-{kind}-{workers}"
-                secs = run(kind, workers, tmp / "in", out, STAGE_SETS[name], args.shard_mb)
-                shutil.rmtree(out, ignore_errors=True)
+                times = []
+                for _ in range(args.repeat):
+                    times.append(run(kind, workers, tmp / "in", out, STAGE_SETS[name], args.shard_mb))
+                    shutil.rmtree(out, ignore_errors=True)
+                secs = statistics.median(times)
                 base = base or secs
                 print(
                     f"{name:<9}{kind:<17}{workers:>8}{secs:>10.1f}{args.docs / secs:>10,.0f}"

@@ -353,6 +353,15 @@ def _band_pass(item: BandItem) -> dict:
     return {"candidates": candidates, "links": len(eu), "checked_exactly": checked[0]}
 
 
+def link_partitions(n_links: int, n_docs: int, budget_mb: float) -> int:
+    """Node partitions of the connected components: a star-round task holds both directed entries of its links
+    (duplicates across bands included); the cluster pass holds its nodes, at most 2 per link and one per document."""
+    return max(
+        partitions(2 * n_links, BYTES_PER_EDGE, budget_mb),
+        partitions(min(2 * n_links, n_docs), CLUSTER_BYTES_PER_NODE, budget_mb),
+    )
+
+
 # -- pass 3: clusters per root partition ---------------------------------------------------------------------
 
 CLUSTER_SCHEMA = pa.schema(
@@ -634,13 +643,7 @@ class MinHashDedup(GlobalStage):
         # pass 3: connected components, then the keep policy per root partition
         t0 = time.perf_counter()
         n_links = sum(r["links"] for r in res2)
-        # a phase task holds both directed entries of its links (duplicates across bands included); the cluster
-        # pass holds its nodes, of which there are at most 2 per link and at most one per document
-        n_docs = int(sum(s["rows"] for s in src_list))
-        node_parts = max(
-            partitions(2 * n_links, BYTES_PER_EDGE, budget),
-            partitions(min(2 * n_links, n_docs), CLUSTER_BYTES_PER_NODE, budget),
-        )
+        node_parts = link_partitions(n_links, int(sum(s["rows"] for s in src_list)), budget)
         common = dict(
             sources=src_list,
             n_index=n_index,
