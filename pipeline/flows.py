@@ -60,6 +60,9 @@ def prefect_map(fn: Callable[[Any], Any], items: list, label: str = "") -> list:
     return [f.result() for f in futures]
 
 
+prefect_map.tasks_per_worker = 2  # a task run costs 0.1-0.45 s of Prefect's own work (NOTES.md): coarser tasks
+
+
 def make_task_runner(ex: ExecutionConfig):
     if ex.task_runner == "process":
         return ProcessPoolTaskRunner(max_workers=ex.workers, initializer=stop.worker_init, initargs=(os.getpid(),))

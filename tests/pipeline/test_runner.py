@@ -339,3 +339,17 @@ def test_grouped_map_keeps_results_in_order_with_balanced_tasks():
     assert grouped(map_fn, 8)(str, list(range(10))) == [str(i) for i in range(10)]
     assert grouped(map_fn, 8)(str, list(range(3))) == ["0", "1", "2"]
     assert sizes == [[2, 2, 1, 1, 1, 1, 1, 1], [1, 1, 1]]
+
+
+def test_an_executor_with_costly_task_runs_gets_fewer_coarser_tasks():
+    from pipeline.runner import LocalMap, max_tasks
+
+    cfg = validate_config({"input": "x.jsonl", "output": "out", "stages": [], "execution": {"workers": 2}})
+
+    def costly(fn, items, label=""):
+        return [fn(x) for x in items]
+
+    costly.tasks_per_worker = 2
+    assert max_tasks(cfg, 10, LocalMap("process", 2)) == max_tasks(cfg, 10) == 8
+    assert max_tasks(cfg, 10, costly) == 4
+    assert max_tasks(cfg, 1000, costly) == 63  # at most 16 items a task, whatever the executor
