@@ -539,7 +539,7 @@ def _execute(cfg: RunConfig, map_fn: MapFn, engine: str, prepared: Prepared) -> 
                 from pipeline import versions
 
                 if cfg.output.mode == "append":
-                    versions.publish_appended(cfg.run_dir, extra=version.version)
+                    versions.publish_appended(cfg.run_dir, extra=version.version, extra_docs=result.data_rows)
                 versions.complete(cfg.run_dir, version.version, result.data_rows, result.rejected_rows)
         except BaseException as e:
             status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"

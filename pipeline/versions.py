@@ -23,7 +23,7 @@ from pipeline.card import CARD_NAME, appended_card
 from pipeline.io.files import InputError, InputFile
 from pipeline.io.writer import fresh_dir, publish_dir, write_state
 from stages.core.atomic import read_json, write_json
-from stages.core.shards import shard_rows, shard_schema
+from stages.core.shards import shard_schema
 
 LEDGER = "runs.json"
 
@@ -93,9 +93,10 @@ def fail(root: str, version: int, reason: str) -> None:
     write_json(os.path.join(root, LEDGER), book)
 
 
-def publish_appended(root: str, extra: int | None = None) -> dict[str, int]:
-    """`root/data`: all complete versions' data files (and version `extra`, about to complete) as one `datasets`
-    folder, earlier versions first. A version is marked complete only after this succeeded with it."""
+def publish_appended(root: str, extra: int | None = None, extra_docs: int = 0) -> dict[str, int]:
+    """`root/data`: all complete versions' data files (and version `extra`, about to complete, holding
+    `extra_docs` documents) as one `datasets` folder, earlier versions first. A version is marked complete only
+    after this succeeded with it."""
     files, info, cards = [], None, []
     for r in ledger(root)["runs"]:
         if r["status"] != "complete" and r["version"] != extra:
@@ -113,7 +114,7 @@ def publish_appended(root: str, extra: int | None = None) -> dict[str, int]:
         files += [(r["dir"], os.path.join(data, n), state["_fingerprint"]) for n in names]
         card = Path(data, CARD_NAME)
         text = card.read_text(encoding="utf-8") if card.exists() else None
-        cards.append((r["dir"], sum(shard_rows(os.path.join(data, n)) for n in names), text))
+        cards.append((r["dir"], extra_docs if r["version"] == extra else r["docs_out"], text))
     if info is None:
         return {"files": 0}
     tmp = fresh_dir(os.path.join(root, "data"))
