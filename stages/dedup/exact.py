@@ -240,12 +240,7 @@ class ExactDedup(GlobalStage):
         stage = self.name
         params = {"stage": self.name, "key_definition": KEY_DEFINITION}
         index = DedupIndex(self.index_dir or ctx.index_dir, PARAM_KEYS) if self.incremental else None
-        owner = None
-        if index is not None:
-            index.check_params(params)  # fail before any work
-            owner = index.owner(ctx.run_dir, ctx.stage_key, ctx.run_id)
-        segments = index.segments(exclude=owner) if index is not None else []
-        n_index = sum(sum(m["parts"]) for _, m in segments)
+        owner, segments, n_index = earlier_segments(index, params, ctx)
         n_docs = sum(shard_rows(s) for s in shards)
         buckets = self.buckets or partitions(n_docs + n_index, BYTES_PER_ROW, self.budget_mb(ctx), MIN_BUCKETS)
         seg_dir = index.new_segment_dir(ctx.stage_key) if index is not None else None
@@ -299,6 +294,19 @@ class ExactDedup(GlobalStage):
                 "seconds": {k: round(v, 3) for k, v in timings.items()},
             },
         )
+
+
+def earlier_segments(
+    index: DedupIndex | None, params: dict, ctx: GlobalContext
+) -> tuple[Owner | None, list[tuple[str, dict]], int]:
+    """What a bucket pass matches against: this run's owner of the index (its parameters checked first, before
+    any work), the segments of earlier runs, and how many keys they hold."""
+    if index is None:
+        return None, [], 0
+    index.check_params(params)
+    owner = index.owner(ctx.run_dir, ctx.stage_key, ctx.run_id)
+    segments = index.segments(exclude=owner)
+    return owner, segments, sum(sum(m["parts"]) for _, m in segments)
 
 
 def commit_bucket_segment(

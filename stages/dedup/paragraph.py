@@ -46,7 +46,14 @@ from stages.core.partitions import partitions
 from stages.core.shards import ShardWriter, read_shard, shard_rows, shard_schema, write_parquet
 from stages.core.stats import StageStats
 from stages.dedup.common import link_or_copy, read_table
-from stages.dedup.exact import BYTES_PER_ROW, MIN_BUCKETS, bucket_passes, commit_bucket_segment, write_buckets
+from stages.dedup.exact import (
+    BYTES_PER_ROW,
+    MIN_BUCKETS,
+    bucket_passes,
+    commit_bucket_segment,
+    earlier_segments,
+    write_buckets,
+)
 from stages.dedup.index import DedupIndex
 
 REASON = "too_little_left"
@@ -232,12 +239,7 @@ class ParagraphDedup(GlobalStage):
         t_start = time.perf_counter()
         params = {"stage": self.name, "key_definition": KEY_DEFINITION, "unit": self.unit, "min_chars": self.min_chars}
         index = DedupIndex(self.index_dir or ctx.index_dir, PARAM_KEYS) if self.incremental else None
-        owner = None
-        if index is not None:
-            index.check_params(params)
-            owner = index.owner(ctx.run_dir, ctx.stage_key, ctx.run_id)
-        segments = index.segments(exclude=owner) if index is not None else []
-        n_index = sum(sum(m["parts"]) for _, m in segments)
+        owner, segments, n_index = earlier_segments(index, params, ctx)
         n_par = _PARAGRAPHS_PER_DOC * sum(shard_rows(s) for s in shards)
         buckets = self.buckets or partitions(n_par + n_index, BYTES_PER_ROW, self.budget_mb(ctx), MIN_BUCKETS)
         seg_dir = index.new_segment_dir(ctx.stage_key) if index is not None else None

@@ -75,20 +75,20 @@ def test_incremental_earlier_run_wins(tmp_path):
         str(tmp_path / "run1"),
     )
     assert first.report["index"]["paragraphs_added"] == 2
-    second = run_global(
-        ParagraphDedup(index_dir=index, min_chars_left=10),
-        [make_batch(["\n".join([BODY[1], NOTICE]), "\n".join([NOTICE, SEO])], ["new1", "new2"])],
-        str(tmp_path / "run2"),
-    )
+
+    def run2():
+        return run_global(
+            ParagraphDedup(index_dir=index, min_chars_left=10),
+            [make_batch(["\n".join([BODY[1], NOTICE]), "\n".join([NOTICE, SEO])], ["new1", "new2"])],
+            str(tmp_path / "run2"),
+        )
+
+    second = run2()
     assert _texts(read_all(second.shards)) == {"new1": BODY[1] + "\n", "new2": SEO}
     assert second.report["paragraphs_removed_matching_index"] == 2
     assert second.report["index"]["paragraphs_before"] == 2
     # the same run again replaces its own segment instead of matching itself
-    again = run_global(
-        ParagraphDedup(index_dir=index, min_chars_left=10),
-        [make_batch(["\n".join([BODY[1], NOTICE]), "\n".join([NOTICE, SEO])], ["new1", "new2"])],
-        str(tmp_path / "run2"),
-    )
+    again = run2()
     assert _texts(read_all(again.shards)) == {"new1": BODY[1] + "\n", "new2": SEO}
     assert again.report["index"]["paragraphs_before"] == 2
 
