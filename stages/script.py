@@ -11,16 +11,19 @@ text with none (or a tie) is `ambiguous`: it reads the same in both scripts.
 
 from __future__ import annotations
 
+import unicodedata
 from functools import cache
 
 import numpy as np
 import pyarrow as pa
 
-from stages.charclass import ALPHA, HAN_RANGES, char_classes
+from stages import charclass
+from stages.charclass import ALPHA, HAN_RANGES, N_CODE_POINTS, char_classes
 from stages.charclass import HAN as HAN_FLAG
 from stages.charclass import HANGUL as HANGUL_FLAG
 from stages.charclass import KANA as KANA_FLAG
-from stages.chinese import code_points
+from stages.chinese import code_points, converter
+from stages.core.derived import cached_array, derivation_key
 
 # Character classes (column index of `class_counts`).
 OTHER, HAN, SIMP, TRAD, KANA, HANGUL, LETTER = range(7)
@@ -35,16 +38,13 @@ SCRIPT_LABELS = (HANS, HANT, AMBIGUOUS, NONE)
 @cache
 def script_tables() -> tuple[frozenset[str], frozenset[str]]:
     """(Simplified-only, Traditional-only) Han characters, derived from OpenCC's character dictionaries."""
-    import opencc
-
     # every Han code point except the compatibility block (neutral: NFKC maps most of it to unified ideographs)
     chars = [chr(c) for lo, hi in HAN_RANGES if lo != 0xF900 for c in range(lo, hi + 1)]
     joined = "\n".join(chars)
-    to_simp = opencc.OpenCC("t2s").convert(joined).split("\n")
-    to_trad = opencc.OpenCC("s2t").convert(joined).split("\n")
+    t2s, s2t = converter("t2s").convert, converter("s2t").convert
+    to_simp, to_trad = t2s(joined).split("\n"), s2t(joined).split("\n")
     if len(to_simp) != len(chars) or len(to_trad) != len(chars):  # a dictionary entry swallowed a newline
-        to_simp = [opencc.OpenCC("t2s").convert(c) for c in chars]
-        to_trad = [opencc.OpenCC("s2t").convert(c) for c in chars]
+        to_simp, to_trad = [t2s(c) for c in chars], [s2t(c) for c in chars]
     trad = {c for c, s in zip(chars, to_simp, strict=True) if s != c}
     simp = {c for c, t in zip(chars, to_trad, strict=True) if t != c}
     both = trad & simp
@@ -54,7 +54,12 @@ def script_tables() -> tuple[frozenset[str], frozenset[str]]:
 @cache
 def class_table() -> np.ndarray:
     """uint8 class per code point (0..0x10FFFF), derived from the one code-point table plus OpenCC's
-    Simplified-only and Traditional-only characters."""
+    Simplified-only and Traditional-only characters: once per machine (~0.3 s, `stages.core.derived`)."""
+    key = derivation_key(("opencc",), (charclass.__file__, __file__), unicodedata.unidata_version)
+    return cached_array("class-table", key, _derive_class_table, np.uint8, N_CODE_POINTS)
+
+
+def _derive_class_table() -> np.ndarray:
     flags = char_classes()
     table = np.full(len(flags), OTHER, dtype=np.uint8)
     table[(flags & ALPHA) != 0] = LETTER
@@ -64,7 +69,6 @@ def class_table() -> np.ndarray:
     simp, trad = script_tables()
     table[[ord(c) for c in simp]] = SIMP
     table[[ord(c) for c in trad]] = TRAD
-    table.flags.writeable = False
     return table
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Derived tables are cached in a folder of this session, not the user's ~/.cache (stages.core.derived).
+os.environ.setdefault("JINGXUAN_CACHE_DIR", tempfile.mkdtemp(prefix="jingxuan-test-cache-"))
 
 
 @pytest.fixture(scope="session")

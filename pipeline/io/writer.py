@@ -3,6 +3,7 @@ optional Parquet copy, byte-identical for identical rows."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import xxhash
 
 from stages.core.arrow import concat_batches
 from stages.core.atomic import TMP_SUFFIX
+from stages.core.derived import cached_bytes, derivation_key
 from stages.core.shards import conform, read_shard, shard_rows, shard_schema, unify
 
 OUTPUT_BATCH_ROWS = 1_000  # rows per record batch in data/ files (what `datasets.save_to_disk` writes)
@@ -72,13 +74,26 @@ def _take_rows(stream: _RowStream, n: int) -> Iterator[pa.RecordBatch]:
         yield b
 
 
-def _hf_features(schema: pa.Schema) -> tuple[Any, pa.Schema]:
+def _hf_features(schema: pa.Schema) -> tuple[pa.Schema, str]:
+    """The schema with `datasets`' features metadata and the `dataset_info.json` text for it. Both depend
+    only on the schema and the installed `datasets`, so they are cached per machine (`stages.core.derived`):
+    importing `datasets` costs ~0.5 s of a run's serial end."""
+    key = derivation_key(("datasets",), (__file__,), schema.serialize().to_pybytes())
+    derived = cached_bytes("hf-features", key, lambda: _derive_hf_features(schema), lambda b: b.count(b"\0") == 1)
+    schema_bytes, info = derived.split(b"\0")
+    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(schema_bytes))), info.decode()
+
+
+def _derive_hf_features(schema: pa.Schema) -> bytes:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     import datasets
+    from datasets.utils.py_utils import asdict
 
     features = datasets.Features.from_arrow_schema(schema)
-    return features, features.arrow_schema
+    info = asdict(datasets.DatasetInfo(features=features))
+    text = json.dumps({k: info[k] for k in sorted(info)}, indent=2)
+    return base64.b64encode(features.arrow_schema.serialize().to_pybytes()) + b"\0" + text.encode()
 
 
 def fresh_dir(path: str) -> str:
@@ -126,10 +141,7 @@ def write_dataset(
     dataset card README.md) go in beside them. Written to `data_dir.tmp`, then renamed.
     """
     schema, sizes = _plan(shards, max_shard_docs)
-    features, out_schema = _hf_features(schema)  # sets the offline switches before `datasets` is imported
-    from datasets import DatasetInfo
-    from datasets.utils.py_utils import asdict
-
+    out_schema, info = _hf_features(schema)
     tmp = fresh_dir(data_dir)
     num = len(sizes)
     names = [f"data-{i:05d}-of-{num:05d}.arrow" for i in range(num)]
@@ -145,9 +157,8 @@ def write_dataset(
                 h.update(block)
         nbytes += os.path.getsize(path)
     write_state(tmp, names, h.hexdigest())
-    info = asdict(DatasetInfo(features=features))
     with open(os.path.join(tmp, "dataset_info.json"), "w", encoding="utf-8") as fh:
-        json.dump({k: info[k] for k in sorted(info)}, fh, indent=2)
+        fh.write(info)
     for name, text in (extra_files or {}).items():
         with open(os.path.join(tmp, name), "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -158,7 +169,7 @@ def write_dataset(
 def write_parquet_dataset(shards: list[str], out_dir: str, max_shard_docs: int = 100_000) -> dict[str, Any]:
     """The same rows and file split as `write_dataset`, as `data-0000i-of-0000N.parquet` (zstd)."""
     schema, sizes = _plan(shards, max_shard_docs)
-    _, out_schema = _hf_features(schema)  # keeps the features metadata: `datasets` reads it back from Parquet
+    out_schema, _ = _hf_features(schema)  # keeps the features metadata: `datasets` reads it back from Parquet
     tmp = fresh_dir(out_dir)
     num = len(sizes)
     names = [f"data-{i:05d}-of-{num:05d}.parquet" for i in range(num)]

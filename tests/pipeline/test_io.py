@@ -576,6 +576,29 @@ def test_write_dataset_deterministic_and_like_save_to_disk(tmp_path: Path) -> No
     }
 
 
+def test_write_dataset_same_bytes_with_the_features_cache_cold_warm_or_off(tmp_path: Path, monkeypatch) -> None:
+    from pipeline.io import writer
+
+    shards = _shards(tmp_path)
+    monkeypatch.setenv("JINGXUAN_CACHE_DIR", str(tmp_path / "cache"))
+    write_dataset(shards, str(tmp_path / "cold"), max_shard_docs=4)  # `datasets` derives the features
+    assert len(os.listdir(tmp_path / "cache")) == 1
+
+    def no_datasets(schema):
+        raise AssertionError("a warm cache must not import datasets")
+
+    monkeypatch.setattr(writer, "_derive_hf_features", no_datasets)
+    write_dataset(shards, str(tmp_path / "warm"), max_shard_docs=4)
+    monkeypatch.undo()
+    monkeypatch.setenv("JINGXUAN_CACHE_DIR", "off")
+    write_dataset(shards, str(tmp_path / "off"), max_shard_docs=4)
+    files = sorted(os.listdir(tmp_path / "cold"))
+    for folder in ("warm", "off"):
+        assert sorted(os.listdir(tmp_path / folder)) == files
+        for n in files:
+            assert (tmp_path / folder / n).read_bytes() == (tmp_path / "cold" / n).read_bytes(), (folder, n)
+
+
 def test_write_dataset_all_empty(tmp_path: Path) -> None:
     import datasets
 

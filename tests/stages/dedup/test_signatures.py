@@ -83,6 +83,19 @@ def test_bands_rows_equal_datasketch(threshold, num_perm):
     assert optimal_param(threshold, num_perm) == _optimal_param(threshold, num_perm, 0.5, 0.5)
 
 
+def test_bands_rows_are_searched_once_per_machine(tmp_path, monkeypatch):
+    from stages.dedup import lsh
+
+    monkeypatch.setenv("JINGXUAN_CACHE_DIR", str(tmp_path))
+    lsh.optimal_param.cache_clear()
+    assert optimal_param(0.75, 96) == _optimal_param(0.75, 96, 0.5, 0.5)
+    lsh.optimal_param.cache_clear()
+    monkeypatch.setattr(lsh, "_search", lambda *a: (1, 1))  # a second process reads the entry instead
+    assert optimal_param(0.75, 96) == _optimal_param(0.75, 96, 0.5, 0.5)
+    assert optimal_param(0.75, 97) == (1, 1)
+    lsh.optimal_param.cache_clear()
+
+
 def test_known_choice_and_collision_probability():
     assert optimal_param(0.8, 128) == (9, 13)  # NOTES.md: datasketch 2.0 picks 9 x 13
     assert collision_probability(1.0, 9, 13) == 1.0
