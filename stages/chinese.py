@@ -33,7 +33,8 @@ def code_points(texts: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarr
 
 
 @cache
-def _converter(config: str):
+def converter(config: str):
+    """One OpenCC converter per config and process: each costs 30-70 ms to load."""
     import opencc
 
     return opencc.OpenCC(config)
@@ -41,11 +42,11 @@ def _converter(config: str):
 
 def t2s(text: str) -> str:
     """Traditional to Simplified (OpenCC `t2s`: characters and common phrases)."""
-    return _converter("t2s").convert(text)
+    return converter("t2s").convert(text)
 
 
 def t2s_array(texts: pa.Array) -> pa.Array:
-    conv = _converter("t2s").convert
+    conv = converter("t2s").convert
     return pa.array([None if t is None else conv(t) for t in texts.to_pylist()], pa.string())
 
 

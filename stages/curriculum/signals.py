@@ -14,6 +14,7 @@ over the corpus (rank or z-score) before weighting. Built-ins:
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 from functools import cache
@@ -38,9 +39,10 @@ def column_name(signal: str) -> str:
 @cache
 def jieba_rarity_table() -> tuple[dict[str, float], float]:
     """{word: -log(freq/total)} from jieba's dict.txt, and the value for unknown words (frequency 1)."""
-    import jieba
-
-    path = os.path.join(os.path.dirname(jieba.__file__), "dict.txt")
+    spec = importlib.util.find_spec("jieba")  # not imported: jieba imports pkg_resources (0.16 s)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("the curriculum's rarity signal reads jieba's dict.txt: pip install jieba")
+    path = os.path.join(spec.submodule_search_locations[0], "dict.txt")
     words: list[str] = []
     freqs: list[int] = []
     with open(path, encoding="utf-8") as f:

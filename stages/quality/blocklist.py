@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from stages.base import Filter
-from stages.chinese import string_array
+from stages.chinese import converter, string_array
 from stages.quality._codepoints import safe_ratio
 from stages.quality._rules import above, first_reason, signal, with_signals
 from stages.quality.words import read_word_list
@@ -32,10 +32,8 @@ def load_keywords(categories: list[str], extra_files: list[str], traditional: bo
         words.update(read_word_list(path))
     words = {w.lower() for w in words}
     if traditional:
-        import opencc
-
         for config in ("s2t", "s2tw"):
-            conv = opencc.OpenCC(config).convert
+            conv = converter(config).convert
             words |= {conv(w) for w in words}
     return words
 
