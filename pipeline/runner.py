@@ -317,8 +317,11 @@ def grouped(map_fn: MapFn, max_tasks: int) -> MapFn:
 def max_tasks(cfg: RunConfig, items: int, map_fn: MapFn | None = None) -> int:
     """Tasks per map call: enough for every worker to take several (load balance), at most 16 items each.
     An executor whose task runs cost more (`map_fn.tasks_per_worker`: a Prefect task run costs 0.1-0.45 s)
-    takes fewer, coarser ones."""
+    takes fewer, coarser ones; one whose task runs cost next to nothing (`None`: the plain pool) takes one
+    task per item, so the last tasks of a map are as short as they can be."""
     per_worker = getattr(map_fn, "tasks_per_worker", 4)
+    if per_worker is None:
+        return max(1, items)
     return max(per_worker * cfg.execution.workers, -(-items // 16))
 
 
@@ -381,12 +384,15 @@ def run_global_segment(
             synthetic_rows(b) for p in result.shards for b in _sources(p)
         )
     checkpoint(f"global-done:{spec.key}")
-    ledger = []
-    for i, part in enumerate(result.rejected):
-        dest = os.path.join(paths.rejected, f"seg{seg.index:02d}-{spec.key}-{i:05d}.parquet")
+    ledger = [
+        os.path.join(paths.rejected, f"seg{seg.index:02d}-{spec.key}-{i:05d}.parquet")
+        for i in range(len(result.rejected))
+    ]
+    if ledger:
         os.makedirs(paths.rejected, exist_ok=True)
-        _relabel_stage(part, dest, spec.key)
-        ledger.append(dest)
+        # Parquet decoding and encoding release the GIL, and the workers are idle between segments
+        with ThreadPoolExecutor(cfg.execution.workers) as pool:
+            list(pool.map(functools.partial(_relabel_stage, stage_key=spec.key), result.rejected, ledger))
     for name, src in result.files.items():
         dest = os.path.join(paths.root, name)
         with atomic_path(dest) as tmp:
@@ -703,6 +709,8 @@ def _hash(*parts: Any) -> str:
 
 class LocalMap:
     """`map(fn, items)` on a process pool (spawned once per run), a thread pool, or in this process."""
+
+    tasks_per_worker = None  # a task costs ~1 ms here: no grouping (`max_tasks`)
 
     def __init__(self, kind: str = "process", workers: int = 2, progress: Progress | None = None):
         self.kind, self.workers, self.progress = kind, workers, progress
