@@ -16,6 +16,10 @@ A shard is a contiguous range of one file, numbered in file order:
 - Parquet: a run of whole row groups; Arrow (IPC file or stream, `datasets` folders): a run of whole record
   batches. Row numbers come from the metadata.
 
+Near the end of a file bigger than one shard, shards shrink to a quarter of what remains, down to one batch
+(row group, record batch): a map then ends on short tasks whatever the number of workers, where a whole
+shard on one worker used to keep the others waiting (`tail_target`).
+
 The plan depends only on the input and the shard size, never on the number of workers: ids, task keys,
 completion markers and output bytes are the same with 1 or 20 workers, and a killed run resumes per shard.
 Another shard size gives the same rows, values and order; only when the documents of one JSONL file bring
@@ -46,6 +50,7 @@ from stages.core.atomic import read_json, write_json
 SCAN_BLOCK = 8 << 20
 COMPRESSION_RATIO = 16  # a compressed file smaller than shard/16 cannot hold more than one shard of text
 GZIP_SPACING_MAX = 16 << 20  # seek points at most this far apart (32 KB each)
+TAIL_SHARDS = 4  # near the end of a file a shard is cut at a quarter of what remains (`tail_target`)
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,16 @@ class InputShard:
         return self.file.path if self.whole else f"{self.file.path}[{self.number + 1}/{self.count}]"
 
 
+def tail_target(shard_bytes: int, left: int, total: int) -> int:
+    """The size a shard is cut at when `left` of the file's `total` bytes remain from its start: `shard_bytes`,
+    down to a `TAIL_SHARDS`th of what remains near the end of a file bigger than one shard. The last shards
+    of a file are then one or two batches (row groups, record batches), so a map ends on short tasks whatever
+    the number of workers, instead of on one worker finishing a whole shard while the others wait."""
+    if total <= shard_bytes:
+        return shard_bytes  # cut by `shard_docs` only
+    return max(1, min(shard_bytes, left // TAIL_SHARDS))
+
+
 @dataclass(frozen=True)
 class Cut:
     start: int
@@ -97,7 +112,7 @@ def plan_file(
 ) -> list[InputShard]:
     if _one_shard(f, shard_bytes, shard_docs):
         return [InputShard(f, 0, 1, nbytes=f.size)]
-    name = f"{f.fingerprint.replace(':', '_')}-{shard_bytes}-{shard_docs or 0}-{batch_size}"
+    name = f"{f.fingerprint.replace(':', '_')}-{shard_bytes}-{shard_docs or 0}-{batch_size}-tail{TAIL_SHARDS}"
     cache = os.path.join(cache_dir, name + ".json")
     gzip_index = cache.removesuffix(".json") + ".gzidx" if f.format == "jsonl" and f.compression == "gzip" else None
     if os.path.exists(cache) and (gzip_index is None or os.path.exists(gzip_index)):
@@ -146,10 +161,9 @@ def _jsonl_cuts(
 
     The reader ends a batch after `batch_size` non-blank lines or `MAX_BATCH_BYTES` of them; blank
     (whitespace-only) lines are found with numpy over 8 MB blocks, lines crossing blocks carried over."""
-    cuts = [Cut(0, 0, 0)]
+    bounds: list[tuple[int, int, int]] = []  # every batch boundary: stream offset, line, documents since the last
     pos = lines = 0  # stream offset and newlines before the current block
     n_since = b_since = 0  # non-blank lines and their bytes since the last batch boundary
-    docs_since_cut = 0
     carry_content, carry_len = False, 0  # the line crossing into this block
     with _open_stream(f, gzip_index, build_index=True) as fh:
         while block := fh.read(SCAN_BLOCK):
@@ -176,12 +190,8 @@ def _jsonl_cuts(
                 )
                 if i >= len(nl):
                     break
-                docs_since_cut += int(c_count[i] - base_count) + n_since
+                bounds.append((pos + int(nl[i]) + 1, lines + i + 1, int(c_count[i] - base_count) + n_since))
                 base_count, base_bytes, n_since, b_since = int(c_count[i]), int(c_bytes[i]), 0, 0
-                start = pos + int(nl[i]) + 1
-                if start - cuts[-1].start >= shard_bytes or (shard_docs and docs_since_cut >= shard_docs):
-                    cuts.append(Cut(start, lines + i + 1, 0))
-                    docs_since_cut = 0
             if len(nl):
                 n_since += int(c_count[-1]) - base_count
                 b_since += int(c_bytes[-1]) - base_bytes
@@ -194,6 +204,15 @@ def _jsonl_cuts(
             os.makedirs(os.path.dirname(gzip_index), exist_ok=True)
             fh.export_index(gzip_index + ".tmp")
             os.replace(gzip_index + ".tmp", gzip_index)
+    cuts = [Cut(0, 0, 0)]
+    docs_since_cut = 0
+    for start, line, docs in bounds:
+        docs_since_cut += docs
+        if start - cuts[-1].start >= tail_target(shard_bytes, pos - cuts[-1].start, pos) or (
+            shard_docs and docs_since_cut >= shard_docs
+        ):
+            cuts.append(Cut(start, line, 0))
+            docs_since_cut = 0
     if len(cuts) > 1 and cuts[-1].start >= pos:
         cuts.pop()  # the file ends exactly at a cut: no empty last shard
     ends = [c.start for c in cuts[1:]] + [pos]
@@ -272,9 +291,15 @@ def _group(sizes: list[tuple[int, int]], shard_bytes: int, shard_docs: int | Non
     """Cuts over units of (rows, bytes): a shard takes whole units until it reaches either limit."""
     cuts: list[Cut] = []
     rows_before = unit_bytes = unit_rows = 0
+    total = left = sum(nbytes for _, nbytes in sizes)  # left: from the current shard's start to the end
     for i, (rows, nbytes) in enumerate(sizes):
-        if not cuts or unit_bytes >= shard_bytes or (shard_docs and unit_rows + rows > shard_docs and unit_rows):
+        if (
+            not cuts
+            or unit_bytes >= tail_target(shard_bytes, left, total)
+            or (shard_docs and unit_rows + rows > shard_docs and unit_rows)
+        ):
             cuts.append(Cut(i, rows_before, 0))
+            left -= unit_bytes
             unit_bytes = unit_rows = 0
         unit_bytes += nbytes
         unit_rows += rows

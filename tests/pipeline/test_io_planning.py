@@ -91,6 +91,22 @@ def test_jsonl_shards_by_document_count(tmp_path: Path):
     assert _read_all(shards, cfg) == _read_all([InputShard(f, 0, 1)], cfg)
 
 
+def test_the_last_shards_of_a_file_shrink_to_single_batches(tmp_path: Path):
+    """A file of 12 shards' worth: full shards first, then a quarter of what remains each, down to one batch
+    (50 documents here), so the map ends on short tasks; the old cut left whatever was over at the end."""
+    path = tmp_path / "docs.jsonl"
+    path.write_bytes(b"".join(_lines(2400)))
+    cfg = _config([str(path)], tmp_path / "out", shard_mb=path.stat().st_size / 12 / (1 << 20))
+    shards = _plan(cfg, tmp_path / "work")
+    docs = [sum(map(len, _read_all([s], cfg))) for s in shards]
+    assert len(shards) > 12 and min(docs[:6]) >= 150
+    assert max(docs[-3:]) <= 50  # one batch each
+    half = docs[len(docs) // 2 :]
+    assert half == sorted(half, reverse=True)  # shrinking toward the end
+    (f,) = list_inputs(cfg.input)
+    assert _read_all(shards, cfg) == _read_all([InputShard(f, 0, 1)], cfg)
+
+
 def test_utf16_jsonl_is_one_shard(tmp_path: Path):
     """Cutting UTF-16 at 0x0A bytes would split characters (上 is U+4E0A): such a file is read whole."""
     path = tmp_path / "u16.jsonl"
