@@ -151,7 +151,7 @@ class MeasuredMap:
     def __init__(self, pool, stage: str, passes: dict):
         self.pool, self.stage, self.passes = pool, stage, passes
 
-    def __call__(self, fn, items):
+    def __call__(self, fn, items, weights=None):
         t0 = time.perf_counter()
         res = list(self.pool.map(_measured, [(fn, it) for it in items]))
         p = self.passes[f"{self.stage}.{fn.__name__}"]

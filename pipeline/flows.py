@@ -60,7 +60,8 @@ def prefect_map(fn: Callable[[Any], Any], items: list, label: str = "") -> list:
     return [f.result() for f in futures]
 
 
-prefect_map.tasks_per_worker = 2  # a task run costs 0.1-0.45 s of Prefect's own work (NOTES.md): coarser tasks
+# a task run costs 0.1-0.45 s of Prefect's own work (NOTES.md): one per worker, of equal bytes (`runner.grouped`)
+prefect_map.tasks_per_worker = 1
 
 
 def make_task_runner(ex: ExecutionConfig):

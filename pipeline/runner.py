@@ -301,17 +301,39 @@ def _each(fn: Callable[[Any], Any], items: list) -> list:
 
 def grouped(map_fn: MapFn, max_tasks: int) -> MapFn:
     """`map_fn` with at most `max_tasks` tasks per call: consecutive items share a task, so thousands of
-    shards do not become thousands of orchestrator task runs. Results (and so outputs) are as ungrouped."""
+    shards do not become thousands of orchestrator task runs. Tasks get equal counts of items, or equal total
+    `weights` where given (shards' bytes: the last shards of a file are smaller). Results (and outputs) are
+    as ungrouped."""
 
-    def mapped(fn: Callable, items: list, label: str = "") -> list:
+    def mapped(fn: Callable, items: list, label: str = "", weights: list[float] | None = None) -> list:
         if len(items) <= max_tasks:
             return map_fn(fn, items, label=label)
-        q, r = divmod(len(items), max_tasks)  # sizes differ by at most one, bigger first: balanced on the pool
-        bounds = list(itertools.accumulate([q + (j < r) for j in range(max_tasks)], initial=0))
+        if weights is None:
+            q, r = divmod(len(items), max_tasks)  # sizes differ by at most one, bigger first
+            bounds = list(itertools.accumulate([q + (j < r) for j in range(max_tasks)], initial=0))
+        else:
+            bounds = _balanced_bounds(weights, max_tasks)
         chunks = [items[a:b] for a, b in itertools.pairwise(bounds)]
         return [r for part in map_fn(functools.partial(_each, fn), chunks, label=label) for r in part]
 
     return mapped
+
+
+def _balanced_bounds(weights: list[float], parts: int) -> list[int]:
+    """Bounds of `parts` non-empty runs of consecutive items with near-equal total weight: each cut at the
+    item boundary nearest to its share of the total."""
+    cum = list(itertools.accumulate(weights, initial=0.0))
+    bounds = [0]
+    for j in range(1, parts):
+        target = cum[-1] * j / parts
+        cut = min(range(len(weights) + 1), key=lambda i: (abs(cum[i] - target), i))
+        bounds.append(min(max(cut, bounds[-1] + 1), len(weights) - (parts - j)))
+    return [*bounds, len(weights)]
+
+
+def _task_bytes(task: ShardTask) -> float:
+    src = task.source
+    return src.nbytes if isinstance(src, InputShard) else os.path.getsize(src)
 
 
 def max_tasks(cfg: RunConfig, items: int, map_fn: MapFn | None = None) -> int:
@@ -352,12 +374,12 @@ def run_global_segment(
     os.makedirs(out_dir, exist_ok=True)
     passes = itertools.count()
 
-    def stage_map(fn: Callable, items: list) -> list:
+    def stage_map(fn: Callable, items: list, weights: list[float] | None = None) -> list:
         checkpoint(f"global:{spec.key}:{next(passes)}")
         label = f"{spec.key}.{getattr(fn, '__name__', 'task')}"
         # each pass's task starts from the worker's base, which `memory_budget_mb` partitioning assumes
         tasks = max_tasks(cfg, len(items), map_fn)
-        return grouped(map_fn, tasks)(functools.partial(_released, fn), items, label=label)
+        return grouped(map_fn, tasks)(functools.partial(_released, fn), items, label=label, weights=weights)
 
     ctx = GlobalContext(
         stage_key=spec.key,
@@ -575,7 +597,8 @@ def _run(cfg: RunConfig, map_fn: MapFn, prepared: Prepared, manifest: dict[str, 
                 ShardTask(cfg, paths.root, seg, i, src, k)
                 for i, (src, k) in enumerate(zip(sources, source_keys, strict=True))
             ]
-            results = grouped(map_fn, max_tasks(cfg, len(tasks), map_fn))(run_shard_task, tasks, label=seg.label)
+            group = grouped(map_fn, max_tasks(cfg, len(tasks), map_fn))
+            results = group(run_shard_task, tasks, label=seg.label, weights=[_task_bytes(t) for t in tasks])
             for r in results:
                 stats = stats + RunStats.from_dict(r["stats"])
                 ledger += [r["rejected"]] if r["rejected"] else []

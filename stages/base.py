@@ -278,7 +278,8 @@ class GlobalContext:
     Shards are Arrow IPC stream files of documents (`pipeline.io.read_shard` / `ShardWriter`). `map` runs
     `fn(item)` for every item in parallel on the run's executor (process pool or Dask workers) and returns
     the results in order: `fn` must be a module-level function and items must be small and picklable
-    (paths, parameters), never tables.
+    (paths, parameters), never tables. `map(fn, items, weights=...)` says what each item costs (a pass over
+    each shard: `shard_bytes(shards)`), so an executor that gives one task several items balances them.
     """
 
     stage_key: str  # unique key of this stage in the run (its name, or name_2 when repeated)
@@ -287,7 +288,7 @@ class GlobalContext:
     out_dir: str  # directory for the stage's output shards, created by the runner
     index_dir: str  # persistent per-stage state kept across runs (dedup index ...)
     seed: int
-    map: Callable[[Callable[[Any], Any], list], list]
+    map: Callable[..., list]  # map(fn, items, weights=None) -> results in order
     keep_rejected_text: bool = True
     batch_size: int = 2000
     memory_budget_mb: float = 2048  # execution.memory_budget_mb: peak RSS one task of a global pass aims at

@@ -69,8 +69,8 @@ def _flags(cp: int) -> int:
 
 @cache
 def char_classes() -> np.ndarray:
-    """uint16 flags for every code point: derived once per machine (~0.12 s, `stages.core.derived`), read
-    from the cache in every other process."""
+    """uint16 flags for every code point: derived once per machine (~0.12 s), memory-mapped from the cache
+    (`stages.core.derived`) in every process."""
     key = derivation_key((), (__file__,), unicodedata.unidata_version)
     return cached_array("char-classes", key, _derive_char_classes, np.uint16, N_CODE_POINTS)
 

@@ -48,7 +48,7 @@ def local_context(tmp_dir: str, stage_key: str = "stage", seed: int = 0, **overr
         out_dir=dirs["out"],
         index_dir=dirs["index"],
         seed=seed,
-        map=lambda fn, items: [fn(i) for i in items],
+        map=lambda fn, items, weights=None: [fn(i) for i in items],
     )
     fields.update(overrides)
     return GlobalContext(**fields)

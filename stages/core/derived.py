@@ -1,7 +1,8 @@
 """A per-user cache of data derived from installed packages alone (the character-class tables from Python's
-Unicode database and OpenCC's dictionaries, the `datasets` features of a schema), like jieba's dictionary
-cache: derived once per machine instead of once in every worker process of every run, where it cost
-0.3-0.5 s before a worker's first document.
+Unicode database and OpenCC's dictionaries, the LSH bands and rows, the `datasets` features of a schema),
+like jieba's dictionary cache: derived once per machine instead of once in every worker process of every
+run, where it cost 0.3-0.5 s before a worker's first document. Tables are memory-mapped, so the workers of
+a machine share one copy.
 
 An entry's name carries a hash of everything it is derived from: the versions of the packages it reads and
 the source of the modules that derive it, so a new package version or a changed derivation never reads an

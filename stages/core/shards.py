@@ -29,6 +29,11 @@ def shard_schema(path: str) -> pa.Schema:
         return pa.ipc.open_stream(source).schema
 
 
+def shard_bytes(paths: list[str]) -> list[float]:
+    """What a pass over each shard costs, roughly: its size (`GlobalContext.map` weights)."""
+    return [float(os.path.getsize(p)) for p in paths]
+
+
 def shard_rows(path: str) -> int:
     return sum(b.num_rows for b in read_shard(path, columns=["id"]))
 

@@ -33,7 +33,7 @@ from pydantic import Field, field_validator, model_validator
 from stages.base import GlobalContext, GlobalResult, GlobalStage
 from stages.core.atomic import write_json
 from stages.core.partitions import usable_bytes
-from stages.core.shards import shard_schema
+from stages.core.shards import shard_bytes, shard_schema
 from stages.core.stats import StageStats
 from stages.curriculum import signals as sig
 from stages.curriculum.passes import (
@@ -244,7 +244,7 @@ class Curriculum(GlobalStage):
             SignalsItem(settings, shard=p, index=i, work_dir=ctx.work_dir, needed=needed, batch_size=ctx.batch_size)
             for i, p in enumerate(shards)
         ]
-        first = ctx.map(pass1_signals, items)
+        first = ctx.map(pass1_signals, items, weights=shard_bytes(shards))
         n_docs = sum(r["rows"] for r in first)
         chars = sum(r["chars"] for r in first)
         sample = merge_samples([r["sample"] for r in first], self.sample_size)

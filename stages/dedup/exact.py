@@ -40,7 +40,7 @@ from pydantic import Field
 from stages.base import GlobalContext, GlobalResult, GlobalStage
 from stages.chinese import fold
 from stages.core.partitions import partitions
-from stages.core.shards import read_shard, shard_rows
+from stages.core.shards import read_shard, shard_bytes, shard_rows
 from stages.core.stats import StageStats
 from stages.dedup.common import (
     Keep,
@@ -249,7 +249,8 @@ class ExactDedup(GlobalStage):
         p2 = os.path.join(ctx.work_dir, "exact", "drops")
         timings = {}
         t0 = time.perf_counter()
-        res1 = ctx.map(_key_pass, [KeyItem(s, i, p1, buckets) for i, s in enumerate(shards)])
+        weights = shard_bytes(shards)
+        res1 = ctx.map(_key_pass, [KeyItem(s, i, p1, buckets) for i, s in enumerate(shards)], weights=weights)
         timings["keys"] = time.perf_counter() - t0
         use_quality = any(r["has_quality"] for r in res1)
         t0 = time.perf_counter()
@@ -271,7 +272,7 @@ class ExactDedup(GlobalStage):
             for i, (s, r) in enumerate(zip(shards, res1, strict=True))
         ]
         t0 = time.perf_counter()
-        res3 = ctx.map(_rewrite_pass, rewrites)
+        res3 = ctx.map(_rewrite_pass, rewrites, weights=weights)
         timings["rewrite"] = time.perf_counter() - t0
         rejected = [p for p in (r.pop("rejected") for r in res3) if p]
         added = commit_bucket_segment(index, params, seg_dir, run_name, buckets, res2, owner)

@@ -339,6 +339,14 @@ def test_grouped_map_keeps_results_in_order_with_balanced_tasks():
     assert grouped(map_fn, 8)(str, list(range(10))) == [str(i) for i in range(10)]
     assert grouped(map_fn, 8)(str, list(range(3))) == ["0", "1", "2"]
     assert sizes == [[2, 2, 1, 1, 1, 1, 1, 1], [1, 1, 1]]
+    # shards of a file that shrink toward its end: tasks of equal bytes, not of equal shard counts
+    weights = [4, 4, 4, 4, 4, 3, 2, 2, 1, 1, 1]
+    chunks = []
+    out = grouped(lambda fn, items, label="": chunks.extend(items) or [fn(x) for x in items], 4)(
+        str, list(range(11)), weights=weights
+    )
+    assert out == [str(i) for i in range(11)]
+    assert [sum(weights[i] for i in c) for c in chunks] == [8, 8, 7, 7]
 
 
 def test_an_executor_with_costly_task_runs_gets_fewer_coarser_tasks():

@@ -289,7 +289,7 @@ def test_process_pool_gives_the_same_bytes(tmp_path):
     stage = Curriculum(schedule="phases", phases=2, bucket_docs=15)
     serial, _ = run(tmp_path / "a", stage, corpus())
     with ProcessPoolExecutor(2) as pool:
-        pooled, _ = run(tmp_path / "b", stage, corpus(), map=lambda fn, items: list(pool.map(fn, items)))
+        pooled, _ = run(tmp_path / "b", stage, corpus(), map=lambda fn, items, weights=None: list(pool.map(fn, items)))
     assert [Path(p).read_bytes() for p in serial.shards] == [Path(p).read_bytes() for p in pooled.shards]
 
 
