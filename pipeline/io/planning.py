@@ -156,8 +156,9 @@ def _jsonl_cuts(
     f: InputFile, shard_bytes: int, shard_docs: int | None, batch_size: int, gzip_index: str | None
 ) -> tuple[list[Cut], int]:
     """Cut points, in one read of the file, at the first batch boundary of the whole-file reader at or after
-    every `shard_bytes` of stream (or `shard_docs` documents): a shard then reads exactly the batches the
-    whole file would, so stages see the same batches and output columns keep the same order.
+    every `shard_bytes` of stream (`tail_target` near the end; or `shard_docs` documents): a shard then reads
+    exactly the batches the whole file would, so stages see the same batches and output columns keep the
+    same order.
 
     The reader ends a batch after `batch_size` non-blank lines or `MAX_BATCH_BYTES` of them; blank
     (whitespace-only) lines are found with numpy over 8 MB blocks, lines crossing blocks carried over."""
