@@ -8,6 +8,7 @@ name and a completion marker last, so a re-run skips what is done.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 import hashlib
@@ -322,11 +323,14 @@ def grouped(map_fn: MapFn, max_tasks: int) -> MapFn:
 def _balanced_bounds(weights: list[float], parts: int) -> list[int]:
     """Bounds of `parts` non-empty runs of consecutive items with near-equal total weight: each cut at the
     item boundary nearest to its share of the total."""
-    cum = list(itertools.accumulate(weights, initial=0.0))
+    cum = list(itertools.accumulate(weights, initial=0.0))  # non-decreasing: the nearest boundary is bisected
     bounds = [0]
     for j in range(1, parts):
         target = cum[-1] * j / parts
-        cut = min(range(len(weights) + 1), key=lambda i: (abs(cum[i] - target), i))
+        above = bisect.bisect_left(cum, target)  # first boundary at or past the target
+        cut = above
+        if above and (above == len(cum) or target - cum[above - 1] <= cum[above] - target):
+            cut = bisect.bisect_left(cum, cum[above - 1])  # the boundary below (the first of equal ones)
         bounds.append(min(max(cut, bounds[-1] + 1), len(weights) - (parts - j)))
     return [*bounds, len(weights)]
 
