@@ -601,7 +601,8 @@ class MinHashDedup(GlobalStage):
         for i, s in enumerate(shards):
             base = os.path.join(work, "shards", f"s{i:05d}")
             items.append(SignatureItem(s, params, base + ".bands.arrow", base + ".sig.npy", base + ".meta.arrow"))
-        res1 = ctx.map(_signature_pass, items, weights=shard_bytes(shards))
+        weights = shard_bytes(shards)
+        res1 = ctx.map(_signature_pass, items, weights=weights)
         use_quality = any(r["has_quality"] for r in res1)
         timings["signatures"] = time.perf_counter() - t0
 
@@ -701,7 +702,7 @@ class MinHashDedup(GlobalStage):
                     index_part=os.path.join(seg_dir, f"part-{i:05d}") if seg_dir else None,
                 )
             )
-        res4 = ctx.map(_rewrite_pass, items4, weights=shard_bytes(shards))
+        res4 = ctx.map(_rewrite_pass, items4, weights=weights)
         timings["rewrite"] = time.perf_counter() - t0
         index_rows = [int(r.pop("index_rows", 0)) for r in res4]
         rejected = [p for p in (r.pop("rejected") for r in res4) if p]
